@@ -1,0 +1,74 @@
+//! What every binary's `main` shares: the connection flags (whose env names
+//! match docker-compose.yml), logging set-up and the shutdown signal.
+
+use clap::Args;
+use tracing_subscriber::EnvFilter;
+
+/// Where RabbitMQ and Redis are, and the names this deployment uses in them.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    /// RabbitMQ URL.
+    #[arg(long, env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    pub amqp_url: String,
+    /// Redis URL.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379/")]
+    pub redis_url: String,
+    /// Prefix of the queue names: `{prefix}.tasks`, `{prefix}.completions`, `{prefix}.dead`.
+    #[arg(long, env = "CRAWLQ_QUEUE_PREFIX", default_value = "crawlq")]
+    pub queue_prefix: String,
+    /// Prefix of every Redis key.
+    #[arg(long, env = "CRAWLQ_KEY_PREFIX", default_value = "crawlq")]
+    pub key_prefix: String,
+}
+
+/// Logs to stderr; `RUST_LOG` overrides `default_filter` (e.g. `info`).
+pub fn init_tracing(default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM (docker stop).
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// Formats an error and its causes on one line: `a: b: c`.
+pub fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for (i, cause) in error.chain().enumerate() {
+        let text = cause.to_string();
+        // Skip a cause whose text the previous one already ends with (common when
+        // wrapping library errors that embed their source).
+        if i > 0 {
+            if line.ends_with(&text) {
+                continue;
+            }
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
+}

@@ -1,0 +1,27 @@
+//! crawlq-core: everything that crosses crawlq's process boundaries.
+//!
+//! The producer, the worker and the aggregator are separate processes that
+//! meet only in RabbitMQ and Redis. This crate holds what they must agree on,
+//! so no binary depends on another's crate.
+//!
+//! # Layout
+//! - [`message`]: the task and completion messages (versioned JSON) and the
+//!   per-crawl [`message::Rules`] every task carries.
+//! - [`links`]: URL canonicalisation and the link rule (which links a crawl follows).
+//! - [`extract`]: parsing one page, once, into title, tags and links. Pure and synchronous.
+//! - [`names`]: queue names and the Redis key scheme.
+//! - [`transport`]: the task/completion transport seam; [`amqp`] is its RabbitMQ implementation.
+//! - [`store`]: the crawl-state seam; [`redis_store`] is its Redis implementation.
+//! - [`report`]: the status, report and per-task views the producer prints.
+//! - [`cli`]: what every binary's `main` shares: connection flags, logging, signals.
+
+pub mod amqp;
+pub mod cli;
+pub mod extract;
+pub mod links;
+pub mod message;
+pub mod names;
+pub mod redis_store;
+pub mod report;
+pub mod store;
+pub mod transport;

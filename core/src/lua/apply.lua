@@ -1,0 +1,73 @@
+-- Applies one task's completion to its crawl, atomically and once per task id.
+-- Also claims a crawl's seeds, when ARGV[1] (the task id) is empty.
+--
+-- KEYS: 1 meta hash, 2 tasks hash (task id -> "parent|depth|url"), 3 state hash
+--       (task id -> s|d|f), 4 tally hash (tag -> pages).
+-- ARGV: 1 task id or '', 2 outcome code 'd' or 'f', 3 now in ms,
+--       4 number of tags, then the tags,
+--       then the number of children, then per child: task id, claim record.
+-- Returns {known, fresh, finished, {0-based indices of children to publish}}.
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return {0, 0, 0, {}}
+end
+local tid = ARGV[1]
+if tid ~= '' and redis.call('HEXISTS', KEYS[2], tid) == 0 then
+  -- A completion for a task this crawl never claimed: forged or stale; ignore it.
+  return {1, 0, 0, {}}
+end
+local i = 4
+local ntags = tonumber(ARGV[i])
+i = i + 1
+
+local fresh = 0
+if tid ~= '' then
+  local prev = redis.call('HGET', KEYS[3], tid)
+  if prev ~= 'd' and prev ~= 'f' then
+    fresh = 1
+    redis.call('HSET', KEYS[3], tid, ARGV[2])
+    if prev ~= 's' then
+      -- Applied without a start mark (a worker that skipped it): keep queued/in-flight sane.
+      redis.call('HINCRBY', KEYS[1], 'started', 1)
+    end
+    redis.call('HINCRBY', KEYS[1], ARGV[2] == 'd' and 'done' or 'failed', 1)
+    for j = 0, ntags - 1 do
+      redis.call('HINCRBY', KEYS[4], ARGV[i + j], 1)
+    end
+  end
+end
+i = i + ntags
+
+local nchildren = tonumber(ARGV[i])
+i = i + 1
+local max_pages = tonumber(redis.call('HGET', KEYS[1], 'max_pages') or '0')
+local created = tonumber(redis.call('HGET', KEYS[1], 'created') or '0')
+local publish = {}
+for j = 0, nchildren - 1 do
+  local ctid = ARGV[i + 2 * j]
+  local record = ARGV[i + 2 * j + 1]
+  local existing = redis.call('HGET', KEYS[2], ctid)
+  if not existing then
+    if max_pages == 0 or created < max_pages then
+      redis.call('HSET', KEYS[2], ctid, record)
+      created = created + 1
+      publish[#publish + 1] = j
+    end
+  elseif fresh == 0 and tid ~= '' and string.sub(existing, 1, 36) == tid then
+    -- A redelivered completion: this task claimed the child before; publish it
+    -- again unless it finished, in case the first run died before publishing.
+    local st = redis.call('HGET', KEYS[3], ctid)
+    if st ~= 'd' and st ~= 'f' then
+      publish[#publish + 1] = j
+    end
+  end
+end
+redis.call('HSET', KEYS[1], 'created', created)
+
+local finished = 0
+local ended = tonumber(redis.call('HGET', KEYS[1], 'done') or '0')
+  + tonumber(redis.call('HGET', KEYS[1], 'failed') or '0')
+if ended >= created and not redis.call('HGET', KEYS[1], 'finished_ms') then
+  redis.call('HSET', KEYS[1], 'finished_ms', ARGV[3])
+  finished = 1
+end
+return {1, fresh, finished, publish}

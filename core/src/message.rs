@@ -1,0 +1,230 @@
+//! The messages crawlq processes exchange over the transport: a [`Task`]
+//! (fetch this URL) goes to workers, a [`Completion`] (here is what the page
+//! held) goes to aggregators. Both are JSON with a version field `v`; every
+//! message carries its crawl id, so crawls run side by side on shared queues.
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use uuid::Uuid;
+
+/// The message format version this build writes and reads.
+pub const MESSAGE_VERSION: u32 = 1;
+
+/// The default CSS selector for a page's tags.
+pub const DEFAULT_TAG_SELECTOR: &str = "a.post-tag";
+
+/// A message that could not be decoded: it is poison, never retried.
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError {
+    /// Not JSON, or JSON of another shape.
+    #[error("undecodable message: {0}")]
+    Malformed(#[from] serde_json::Error),
+    /// A version this build does not read.
+    #[error("message version {found} is not supported (this build reads version {MESSAGE_VERSION})")]
+    Version {
+        /// The version found in the message.
+        found: u32,
+    },
+}
+
+/// The per-crawl rules every task carries, so workers and aggregators need no
+/// lookup to process it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rules {
+    /// CSS selector whose elements' texts are the page's tags.
+    pub tag_selector: String,
+    /// Regex matched against a canonical link's path.
+    pub link_pattern: String,
+    /// Hosts whose links are followed: the seeds' hosts plus `--allow-host`s.
+    pub allow_hosts: Vec<String>,
+    /// Deepest depth to crawl (seeds are depth 0); `None` is unlimited, `Some(0)` follows no links.
+    pub max_depth: Option<u32>,
+}
+
+impl Rules {
+    /// Whether children of a page at `depth` are within the crawl's depth limit.
+    pub fn expands(&self, depth: u32) -> bool {
+        self.max_depth.is_none_or(|max| depth < max)
+    }
+}
+
+/// Fetch one URL and scrape it: published by the producer (seeds) and the aggregator (children).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    /// Format version, [`MESSAGE_VERSION`].
+    pub v: u32,
+    /// The crawl this task belongs to.
+    pub crawl_id: Uuid,
+    /// Derived from crawl id and canonical URL by [`task_id`].
+    pub task_id: Uuid,
+    /// The canonical URL to fetch.
+    pub url: String,
+    /// Links followed from a seed to reach this page (seeds are 0).
+    pub depth: u32,
+    /// The crawl's rules.
+    pub rules: Rules,
+}
+
+/// How a task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Fetched with status 200 and parsed.
+    Done,
+    /// Not fetched or not parsed; the result says why.
+    Failed,
+}
+
+/// What one task produced: the value of its future, stored in Redis under its
+/// task id and carried to the aggregator in a [`Completion`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageResult {
+    /// The crawl the task belongs to.
+    pub crawl_id: Uuid,
+    /// The task's id.
+    pub task_id: Uuid,
+    /// The URL the task asked for.
+    pub url: String,
+    /// Where redirects ended, when they went elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_url: Option<String>,
+    /// The task's depth.
+    pub depth: u32,
+    /// Done or failed.
+    pub outcome: Outcome,
+    /// The HTTP status; `None` when no response came.
+    pub status: Option<u16>,
+    /// The text of `<title>`, trimmed.
+    pub title: Option<String>,
+    /// Sorted unique texts of the tag selector's elements.
+    pub tags: Vec<String>,
+    /// Sorted unique canonical links the link rule follows.
+    pub links: Vec<String>,
+    /// Why the task failed.
+    pub error: Option<String>,
+    /// When the response was complete, in milliseconds since the Unix epoch.
+    pub fetched_at_ms: u64,
+    /// Time to fetch and parse, in milliseconds.
+    pub elapsed_ms: u64,
+}
+
+/// A finished task, sent from a worker to the aggregators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Completion {
+    /// Format version, [`MESSAGE_VERSION`].
+    pub v: u32,
+    /// The crawl's rules, to build child tasks.
+    pub rules: Rules,
+    /// The task's result.
+    pub result: PageResult,
+}
+
+/// The task id of `url` in `crawl_id`: a UUIDv5 in the crawl's namespace, so a
+/// URL's task id is the same whoever derives it and however often.
+pub fn task_id(crawl_id: Uuid, canonical_url: &str) -> Uuid {
+    Uuid::new_v5(&crawl_id, canonical_url.as_bytes())
+}
+
+/// Serialises a message to JSON bytes.
+pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
+    // Serialising these plain structs to a Vec cannot fail: no maps with non-string keys.
+    serde_json::to_vec(message).unwrap_or_default()
+}
+
+/// Decodes a message, refusing versions other than [`MESSAGE_VERSION`].
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, MessageError> {
+    #[derive(Deserialize)]
+    struct Versioned {
+        v: u32,
+    }
+    let Versioned { v } = serde_json::from_slice(bytes)?;
+    if v != MESSAGE_VERSION {
+        return Err(MessageError::Version { found: v });
+    }
+    Ok(serde_json::from_slice(bytes)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> Rules {
+        Rules {
+            tag_selector: DEFAULT_TAG_SELECTOR.into(),
+            link_pattern: crate::links::DEFAULT_LINK_PATTERN.into(),
+            allow_hosts: vec!["stackoverflow.com".into()],
+            max_depth: Some(2),
+        }
+    }
+
+    #[test]
+    fn task_round_trips() {
+        let crawl_id = Uuid::new_v4();
+        let url = "https://stackoverflow.com/questions/1/a".to_owned();
+        let task = Task {
+            v: MESSAGE_VERSION,
+            crawl_id,
+            task_id: task_id(crawl_id, &url),
+            url,
+            depth: 1,
+            rules: rules(),
+        };
+        assert_eq!(decode::<Task>(&encode(&task)).unwrap(), task);
+    }
+
+    #[test]
+    fn completion_round_trips() {
+        let crawl_id = Uuid::new_v4();
+        let completion = Completion {
+            v: MESSAGE_VERSION,
+            rules: rules(),
+            result: PageResult {
+                crawl_id,
+                task_id: Uuid::new_v4(),
+                url: "https://stackoverflow.com/questions/1/a".into(),
+                final_url: None,
+                depth: 0,
+                outcome: Outcome::Failed,
+                status: Some(404),
+                title: None,
+                tags: vec![],
+                links: vec![],
+                error: Some("HTTP 404".into()),
+                fetched_at_ms: 1,
+                elapsed_ms: 2,
+            },
+        };
+        let json = String::from_utf8(encode(&completion)).unwrap();
+        assert!(json.contains(r#""outcome":"failed""#), "{json}");
+        assert_eq!(decode::<Completion>(json.as_bytes()).unwrap(), completion);
+    }
+
+    #[test]
+    fn task_ids_are_deterministic_per_crawl_and_url() {
+        let a = Uuid::new_v4();
+        let b = Uuid::new_v4();
+        assert_eq!(task_id(a, "http://x/1"), task_id(a, "http://x/1"));
+        assert_ne!(task_id(a, "http://x/1"), task_id(a, "http://x/2"));
+        assert_ne!(task_id(a, "http://x/1"), task_id(b, "http://x/1"));
+    }
+
+    #[test]
+    fn bad_messages_are_refused_with_a_reason() {
+        assert!(matches!(decode::<Task>(b"not json"), Err(MessageError::Malformed(_))));
+        assert!(matches!(decode::<Task>(br#"{"v":1}"#), Err(MessageError::Malformed(_))));
+        assert!(matches!(
+            decode::<Task>(br#"{"v":99,"crawl_id":"x"}"#),
+            Err(MessageError::Version { found: 99 })
+        ));
+    }
+
+    #[test]
+    fn depth_limit() {
+        let mut r = rules();
+        assert!(r.expands(1));
+        assert!(!r.expands(2));
+        r.max_depth = None;
+        assert!(r.expands(1000));
+        r.max_depth = Some(0);
+        assert!(!r.expands(0));
+    }
+}

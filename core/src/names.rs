@@ -1,0 +1,102 @@
+//! Queue names and the Redis key scheme.
+//!
+//! Every per-crawl key carries its crawl id, so crawls share a Redis and one
+//! can be deleted without touching the others. The prefixes let tests (and
+//! tenants) run side by side on one RabbitMQ and one Redis.
+
+use uuid::Uuid;
+
+/// The RabbitMQ queues of one deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueNames {
+    /// Download tasks, consumed by workers.
+    pub tasks: String,
+    /// Completions, consumed by aggregators.
+    pub completions: String,
+    /// Dead letters: messages that could not be decoded or kept failing.
+    pub dead: String,
+}
+
+impl QueueNames {
+    /// The queues named `{prefix}.tasks`, `{prefix}.completions` and `{prefix}.dead`.
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            tasks: format!("{prefix}.tasks"),
+            completions: format!("{prefix}.completions"),
+            dead: format!("{prefix}.dead"),
+        }
+    }
+}
+
+/// The Redis key scheme, under a prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// Keys under `prefix` (`crawlq` by default).
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// Set of all crawl ids, the one key not per crawl.
+    pub fn crawls(&self) -> String {
+        format!("{}:crawls", self.prefix)
+    }
+
+    /// Hash: the crawl's spec, state, timestamps and counters.
+    pub fn meta(&self, crawl: Uuid) -> String {
+        format!("{}:crawl:{crawl}", self.prefix)
+    }
+
+    /// Hash: task id → `parent|depth|url`. The seen-set: task ids derive from
+    /// canonical URLs, so a URL is claimed once, and the claim records by whom.
+    pub fn tasks(&self, crawl: Uuid) -> String {
+        format!("{}:crawl:{crawl}:tasks", self.prefix)
+    }
+
+    /// Hash: task id → `s` (started), `d` (done) or `f` (failed).
+    pub fn state(&self, crawl: Uuid) -> String {
+        format!("{}:crawl:{crawl}:state", self.prefix)
+    }
+
+    /// Hash: task id → the task's result as JSON (its future's value).
+    pub fn results(&self, crawl: Uuid) -> String {
+        format!("{}:crawl:{crawl}:results", self.prefix)
+    }
+
+    /// Hash: tag → number of pages carrying it.
+    pub fn tally(&self, crawl: Uuid) -> String {
+        format!("{}:crawl:{crawl}:tally", self.prefix)
+    }
+
+    /// Every key of one crawl, for deletion.
+    pub fn all_of(&self, crawl: Uuid) -> [String; 5] {
+        [
+            self.meta(crawl),
+            self.tasks(crawl),
+            self.state(crawl),
+            self.results(crawl),
+            self.tally(crawl),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_per_crawl_key_carries_the_crawl_id_and_prefix() {
+        let id = Uuid::new_v4();
+        let keys = Keys::new("t1");
+        for key in keys.all_of(id) {
+            assert!(key.starts_with("t1:crawl:"), "{key}");
+            assert!(key.contains(&id.to_string()), "{key}");
+        }
+        assert_eq!(QueueNames::new("q").tasks, "q.tasks");
+    }
+}

@@ -1,0 +1,293 @@
+//! The store on Redis. Every state change is one Lua script, so it is atomic
+//! and idempotent per task id; the key scheme is in [`crate::names::Keys`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
+use uuid::Uuid;
+
+use crate::message::{Outcome, PageResult};
+use crate::names::Keys;
+use crate::report::{ClaimRecord, Counters, CrawlStatus, Report, TaskState, TaskView, now_ms};
+use crate::store::{Applied, Claim, CrawlKind, CrawlSpec, Store, StoreError};
+
+/// How long to wait for Redis to accept a connection or answer a command.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A [`Store`] on Redis, through a reconnecting connection manager.
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+    keys: Keys,
+    apply: Script,
+    started: Script,
+    put_result: Script,
+}
+
+impl RedisStore {
+    /// Connects to `url` and checks that Redis answers.
+    pub async fn connect(url: &str, key_prefix: &str) -> Result<Self, StoreError> {
+        let unreachable = |reason: String| {
+            StoreError::Unavailable(format!(
+                "cannot reach Redis at {}: {reason}",
+                crate::amqp::redact(url)
+            ))
+        };
+        let client = redis::Client::open(url).map_err(|e| unreachable(e.to_string()))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(TIMEOUT))
+            .set_response_timeout(Some(TIMEOUT))
+            .set_number_of_retries(2);
+        let mut connection = tokio::time::timeout(TIMEOUT, client.get_connection_manager_with_config(config))
+            .await
+            .map_err(|_| unreachable(format!("no answer in {}s", TIMEOUT.as_secs())))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        let _: () = redis::cmd("PING")
+            .query_async(&mut connection)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        Ok(Self {
+            connection,
+            keys: Keys::new(key_prefix),
+            apply: Script::new(include_str!("lua/apply.lua")),
+            started: Script::new(include_str!("lua/started.lua")),
+            put_result: Script::new(include_str!("lua/put_result.lua")),
+        })
+    }
+
+    /// The key scheme in use.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    async fn run_apply(
+        &self,
+        crawl_id: Uuid,
+        task_id: Option<Uuid>,
+        outcome: Outcome,
+        tags: &[String],
+        children: &[Claim],
+        parent: Uuid,
+    ) -> Result<Applied, StoreError> {
+        let mut invocation = self.apply.prepare_invoke();
+        invocation
+            .key(self.keys.meta(crawl_id))
+            .key(self.keys.tasks(crawl_id))
+            .key(self.keys.state(crawl_id))
+            .key(self.keys.tally(crawl_id))
+            .arg(task_id.map(|t| t.to_string()).unwrap_or_default())
+            .arg(match outcome {
+                Outcome::Done => "d",
+                Outcome::Failed => "f",
+            })
+            .arg(now_ms())
+            .arg(tags.len())
+            .arg(tags)
+            .arg(children.len());
+        for child in children {
+            invocation
+                .arg(child.task_id.to_string())
+                .arg(ClaimRecord::encode(parent, child.depth, &child.url));
+        }
+        let (known, fresh, finished, publish): (i64, i64, i64, Vec<usize>) = invocation
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(Applied {
+            known: known == 1,
+            fresh: fresh == 1,
+            publish,
+            finished: finished == 1,
+        })
+    }
+
+    async fn spec_and_status(&self, crawl_id: Uuid) -> Result<Option<(CrawlSpec, CrawlStatus)>, StoreError> {
+        let meta: HashMap<String, String> = self
+            .connection
+            .clone()
+            .hgetall(self.keys.meta(crawl_id))
+            .await
+            .map_err(unavailable)?;
+        let Some(spec) = meta.get("spec") else {
+            return Ok(None);
+        };
+        let spec: CrawlSpec =
+            serde_json::from_str(spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let field = |name: &str| meta.get(name).and_then(|v| v.parse::<u64>().ok());
+        let counters = Counters {
+            created: field("created").unwrap_or(0),
+            started: field("started").unwrap_or(0),
+            done: field("done").unwrap_or(0),
+            failed: field("failed").unwrap_or(0),
+        };
+        let status = CrawlStatus::new(&spec, counters, field("finished_ms"), now_ms());
+        Ok(Some((spec, status)))
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn create_crawl(&self, spec: &CrawlSpec, seeds: &[Claim]) -> Result<Vec<usize>, StoreError> {
+        let spec_json = serde_json::to_string(spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let kind = match spec.kind {
+            CrawlKind::Crawl => "crawl",
+            CrawlKind::Submit => "submit",
+        };
+        let _: () = redis::pipe()
+            .atomic()
+            .hset_multiple(
+                self.keys.meta(spec.crawl_id),
+                &[
+                    ("spec", spec_json.as_str()),
+                    ("kind", kind),
+                    ("max_pages", &spec.max_pages.unwrap_or(0).to_string()),
+                    ("created_ms", &spec.created_ms.to_string()),
+                ],
+            )
+            .ignore()
+            .sadd(self.keys.crawls(), spec.crawl_id.to_string())
+            .ignore()
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)?;
+        let applied = self
+            .run_apply(spec.crawl_id, None, Outcome::Done, &[], seeds, Uuid::nil())
+            .await?;
+        Ok(applied.publish)
+    }
+
+    async fn mark_started(&self, crawl_id: Uuid, task_id: Uuid) -> Result<bool, StoreError> {
+        let known: i64 = self
+            .started
+            .key(self.keys.meta(crawl_id))
+            .key(self.keys.state(crawl_id))
+            .arg(task_id.to_string())
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(known == 1)
+    }
+
+    async fn put_result(&self, result: &PageResult) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let known: i64 = self
+            .put_result
+            .key(self.keys.meta(result.crawl_id))
+            .key(self.keys.results(result.crawl_id))
+            .arg(result.task_id.to_string())
+            .arg(json)
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(known == 1)
+    }
+
+    async fn apply(&self, result: &PageResult, children: &[Claim]) -> Result<Applied, StoreError> {
+        self.run_apply(
+            result.crawl_id,
+            Some(result.task_id),
+            result.outcome,
+            &result.tags,
+            children,
+            result.task_id,
+        )
+        .await
+    }
+
+    async fn status(&self, crawl_id: Uuid) -> Result<Option<CrawlStatus>, StoreError> {
+        Ok(self.spec_and_status(crawl_id).await?.map(|(_, status)| status))
+    }
+
+    async fn task(&self, task_id: Uuid) -> Result<Option<TaskView>, StoreError> {
+        let mut connection = self.connection.clone();
+        let crawls: Vec<String> = connection.smembers(self.keys.crawls()).await.map_err(unavailable)?;
+        let crawls: Vec<Uuid> = crawls.iter().filter_map(|c| c.parse().ok()).collect();
+        let mut lookup = redis::pipe();
+        for crawl in &crawls {
+            lookup.hget(self.keys.tasks(*crawl), task_id.to_string());
+        }
+        let claims: Vec<Option<String>> = lookup.query_async(&mut connection).await.map_err(unavailable)?;
+        let Some((crawl_id, claim)) = crawls
+            .into_iter()
+            .zip(claims)
+            .find_map(|(crawl, claim)| claim.map(|c| (crawl, c)))
+        else {
+            return Ok(None);
+        };
+        let claim = ClaimRecord::decode(&claim)
+            .ok_or_else(|| StoreError::Corrupt(format!("task record {claim:?}")))?;
+        let (state, result): (Option<String>, Option<String>) = redis::pipe()
+            .hget(self.keys.state(crawl_id), task_id.to_string())
+            .hget(self.keys.results(crawl_id), task_id.to_string())
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        let result: Option<PageResult> = result
+            .map(|json| serde_json::from_str(&json))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(Some(TaskView {
+            crawl_id,
+            task_id,
+            url: claim.url,
+            depth: claim.depth,
+            state: TaskState::from_code(state.as_deref(), result.is_some()),
+            result,
+        }))
+    }
+
+    async fn report(&self, crawl_id: Uuid) -> Result<Option<Report>, StoreError> {
+        let Some((_, status)) = self.spec_and_status(crawl_id).await? else {
+            return Ok(None);
+        };
+        let (tally, claims, states, results): (
+            BTreeMap<String, u64>,
+            HashMap<String, String>,
+            HashMap<String, String>,
+            HashMap<String, String>,
+        ) = redis::pipe()
+            .hgetall(self.keys.tally(crawl_id))
+            .hgetall(self.keys.tasks(crawl_id))
+            .hgetall(self.keys.state(crawl_id))
+            .hgetall(self.keys.results(crawl_id))
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)?;
+        let corrupt = |what: &str, value: &str| StoreError::Corrupt(format!("{what} {value:?}"));
+        let id = |text: &String| text.parse::<Uuid>().map_err(|_| corrupt("task id", text));
+        let claims = claims
+            .iter()
+            .map(|(tid, c)| Ok((id(tid)?, ClaimRecord::decode(c).ok_or_else(|| corrupt("claim", c))?)))
+            .collect::<Result<HashMap<_, _>, StoreError>>()?;
+        let states = states
+            .into_iter()
+            .map(|(tid, s)| Ok((id(&tid)?, s)))
+            .collect::<Result<HashMap<_, _>, StoreError>>()?;
+        let results = results
+            .iter()
+            .map(|(tid, json)| {
+                let result = serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok((id(tid)?, result))
+            })
+            .collect::<Result<HashMap<_, _>, StoreError>>()?;
+        Ok(Some(Report::build(status, tally, claims, &states, results)))
+    }
+
+    async fn delete(&self, crawl_id: Uuid) -> Result<bool, StoreError> {
+        let (deleted, _): (u64, u64) = redis::pipe()
+            .atomic()
+            .del(self.keys.all_of(crawl_id).to_vec())
+            .srem(self.keys.crawls(), crawl_id.to_string())
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(deleted > 0)
+    }
+}
+
+fn unavailable(error: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(format!("Redis: {error}"))
+}

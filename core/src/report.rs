@@ -1,0 +1,336 @@
+//! The views the producer prints: a crawl's status, one task's future, and
+//! the full report (tag tally and every page). Built from raw store data by
+//! pure functions shared by both store implementations, so local and
+//! distributed crawls report alike.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::message::{Outcome, PageResult};
+use crate::store::{CrawlKind, CrawlSpec};
+
+/// Whether a crawl still has work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CrawlState {
+    /// Tasks are queued or in flight.
+    Running,
+    /// Every claimed task is done or failed.
+    Finished,
+}
+
+/// A crawl's counters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrawlStatus {
+    /// The crawl's id.
+    pub crawl_id: Uuid,
+    /// Crawl or fixed list.
+    pub kind: CrawlKind,
+    /// Running or finished.
+    pub state: CrawlState,
+    /// Canonical seed URLs.
+    pub seeds: Vec<String>,
+    /// Tasks claimed so far: every distinct URL the crawl will fetch.
+    pub discovered: u64,
+    /// Claimed, not yet taken by a worker.
+    pub queued: u64,
+    /// Taken by a worker, completion not yet applied.
+    pub in_flight: u64,
+    /// Fetched and parsed.
+    pub done: u64,
+    /// Finished with an error.
+    pub failed: u64,
+    /// Seconds from creation to now, or to the end.
+    pub elapsed_s: f64,
+    /// Finished tasks per second over `elapsed_s`.
+    pub pages_per_s: f64,
+}
+
+/// Raw counters as a store keeps them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Tasks claimed.
+    pub created: u64,
+    /// Tasks a worker started (each counted once).
+    pub started: u64,
+    /// Tasks applied as done.
+    pub done: u64,
+    /// Tasks applied as failed.
+    pub failed: u64,
+}
+
+impl CrawlStatus {
+    /// Derives the status from the spec, the counters and the end time (if finished).
+    pub fn new(spec: &CrawlSpec, counters: Counters, finished_ms: Option<u64>, now_ms: u64) -> Self {
+        let Counters {
+            created,
+            started,
+            done,
+            failed,
+        } = counters;
+        let end = finished_ms.unwrap_or(now_ms);
+        let elapsed_s = end.saturating_sub(spec.created_ms) as f64 / 1000.0;
+        Self {
+            crawl_id: spec.crawl_id,
+            kind: spec.kind,
+            state: if finished_ms.is_some() {
+                CrawlState::Finished
+            } else {
+                CrawlState::Running
+            },
+            seeds: spec.seeds.clone(),
+            discovered: created,
+            queued: created.saturating_sub(started),
+            in_flight: started.saturating_sub(done + failed),
+            done,
+            failed,
+            elapsed_s,
+            pages_per_s: if elapsed_s > 0.0 {
+                (done + failed) as f64 / elapsed_s
+            } else {
+                0.0
+            },
+        }
+    }
+
+    /// One line for progress output.
+    pub fn line(&self) -> String {
+        format!(
+            "{} done, {} failed, {} queued, {} in flight, {} discovered, {:.1} pages/s, {:.1}s",
+            self.done,
+            self.failed,
+            self.queued,
+            self.in_flight,
+            self.discovered,
+            self.pages_per_s,
+            self.elapsed_s
+        )
+    }
+}
+
+/// The state of one task's future.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskState {
+    /// Claimed and published, not yet taken by a worker.
+    Queued,
+    /// A worker is on it, or its completion is not yet applied.
+    Running,
+    /// Fetched and parsed.
+    Done,
+    /// Finished with an error.
+    Failed,
+}
+
+impl TaskState {
+    /// Decodes the one-letter state a store keeps (`s`, `d`, `f`, or none).
+    pub fn from_code(code: Option<&str>, has_result: bool) -> Self {
+        match code {
+            Some("d") => Self::Done,
+            Some("f") => Self::Failed,
+            Some(_) => Self::Running,
+            None if has_result => Self::Running,
+            None => Self::Queued,
+        }
+    }
+}
+
+/// One task's future, for `producer result`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskView {
+    /// The crawl it belongs to.
+    pub crawl_id: Uuid,
+    /// Its id.
+    pub task_id: Uuid,
+    /// Its URL.
+    pub url: String,
+    /// Its depth.
+    pub depth: u32,
+    /// Where it stands.
+    pub state: TaskState,
+    /// Its result, once a worker stored one.
+    pub result: Option<PageResult>,
+}
+
+/// One page in a report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageEntry {
+    /// The page's URL.
+    pub url: String,
+    /// Its task id.
+    pub task_id: Uuid,
+    /// The depth at which it was first discovered.
+    pub depth: u32,
+    /// Where its task stands.
+    pub state: TaskState,
+    /// HTTP status; null when no response came (or none yet).
+    pub status: Option<u16>,
+    /// Its title.
+    pub title: Option<String>,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// A crawl's report: status, tag tally, failures and every page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Counters and timing.
+    #[serde(flatten)]
+    pub status: CrawlStatus,
+    /// Tag → number of pages carrying it.
+    pub tag_counts: BTreeMap<String, u64>,
+    /// Failure reason → number of pages.
+    pub failures: BTreeMap<String, u64>,
+    /// Every claimed page, sorted by URL.
+    pub pages: Vec<PageEntry>,
+}
+
+/// A claimed task as a store records it: `parent|depth|url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRecord {
+    /// The task that claimed it (nil for seeds).
+    pub parent: Uuid,
+    /// Its depth.
+    pub depth: u32,
+    /// Its URL.
+    pub url: String,
+}
+
+impl ClaimRecord {
+    /// Encodes as `parent|depth|url`, the form the Redis scripts read.
+    pub fn encode(parent: Uuid, depth: u32, url: &str) -> String {
+        format!("{parent}|{depth}|{url}")
+    }
+
+    /// Decodes `parent|depth|url`.
+    pub fn decode(text: &str) -> Option<Self> {
+        let mut parts = text.splitn(3, '|');
+        let parent = parts.next()?.parse().ok()?;
+        let depth = parts.next()?.parse().ok()?;
+        let url = parts.next()?.to_owned();
+        Some(Self { parent, depth, url })
+    }
+}
+
+impl Report {
+    /// Assembles a report from a store's raw data: claims, state codes and results by task id.
+    pub fn build(
+        status: CrawlStatus,
+        tag_counts: BTreeMap<String, u64>,
+        claims: HashMap<Uuid, ClaimRecord>,
+        states: &HashMap<Uuid, String>,
+        mut results: HashMap<Uuid, PageResult>,
+    ) -> Self {
+        let mut failures = BTreeMap::new();
+        let mut pages: Vec<PageEntry> = claims
+            .into_iter()
+            .map(|(task_id, claim)| {
+                let result = results.remove(&task_id);
+                let state =
+                    TaskState::from_code(states.get(&task_id).map(String::as_str), result.is_some());
+                let result = result.filter(|_| matches!(state, TaskState::Done | TaskState::Failed));
+                if let Some(PageResult {
+                    outcome: Outcome::Failed,
+                    error,
+                    ..
+                }) = &result
+                {
+                    let reason = error.clone().unwrap_or_else(|| "unknown".into());
+                    *failures.entry(reason).or_insert(0) += 1;
+                }
+                let (status, title, tags, error) = match result {
+                    Some(r) => (r.status, r.title, r.tags, r.error),
+                    None => (None, None, Vec::new(), None),
+                };
+                PageEntry {
+                    url: claim.url,
+                    task_id,
+                    depth: claim.depth,
+                    state,
+                    status,
+                    title,
+                    tags,
+                    error,
+                }
+            })
+            .collect();
+        pages.sort_by(|a, b| a.url.cmp(&b.url));
+        Self {
+            status,
+            tag_counts,
+            failures,
+            pages,
+        }
+    }
+
+    /// The `n` most common tags, most common first, ties by name.
+    pub fn top_tags(&self, n: usize) -> Vec<(&str, u64)> {
+        let mut tags: Vec<(&str, u64)> = self
+            .tag_counts
+            .iter()
+            .map(|(tag, count)| (tag.as_str(), *count))
+            .collect();
+        tags.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        tags.truncate(n);
+        tags
+    }
+
+    /// The human-readable report: top tags, totals, failures by reason.
+    pub fn render(&self, top: usize) -> String {
+        let s = &self.status;
+        let mut out = String::new();
+        let _ = writeln!(out, "crawl {} ({:?})", s.crawl_id, s.state);
+        let _ = writeln!(out, "\ntop {} tags of {}:", top.min(self.tag_counts.len()), self.tag_counts.len());
+        let width = self.top_tags(top).iter().map(|(t, _)| t.chars().count()).max().unwrap_or(3);
+        for (tag, count) in self.top_tags(top) {
+            let _ = writeln!(out, "  {tag:<width$}  {count:>6}");
+        }
+        let _ = writeln!(
+            out,
+            "\npages: {} done, {} failed, {} discovered in {:.1}s ({:.1} pages/s)",
+            s.done, s.failed, s.discovered, s.elapsed_s, s.pages_per_s
+        );
+        if !self.failures.is_empty() {
+            let _ = writeln!(out, "failures by reason:");
+            for (reason, count) in &self.failures {
+                let _ = writeln!(out, "  {count:>6}  {reason}");
+            }
+        }
+        out
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claim_records_round_trip_urls_with_pipes() {
+        let parent = Uuid::new_v4();
+        let text = ClaimRecord::encode(parent, 3, "http://x/questions/1/a|b");
+        let claim = ClaimRecord::decode(&text).unwrap();
+        assert_eq!((claim.parent, claim.depth, claim.url.as_str()), (parent, 3, "http://x/questions/1/a|b"));
+        assert_eq!(ClaimRecord::decode("garbage"), None);
+    }
+
+    #[test]
+    fn task_states_from_codes() {
+        assert_eq!(TaskState::from_code(None, false), TaskState::Queued);
+        assert_eq!(TaskState::from_code(Some("s"), false), TaskState::Running);
+        assert_eq!(TaskState::from_code(None, true), TaskState::Running);
+        assert_eq!(TaskState::from_code(Some("d"), true), TaskState::Done);
+        assert_eq!(TaskState::from_code(Some("f"), true), TaskState::Failed);
+    }
+}

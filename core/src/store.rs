@@ -1,0 +1,104 @@
+//! The store seam: where a crawl's state lives so that no process holds any a
+//! crash would lose. Redis ([`crate::redis_store`]) in a deployment; memory in
+//! local mode. Every method that changes state is atomic and idempotent per
+//! task id, so redelivered messages change nothing.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::message::{PageResult, Rules};
+use crate::report::{CrawlStatus, Report, TaskView};
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached or answered with an error.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The store holds data this build cannot read.
+    #[error("corrupt crawl data: {0}")]
+    Corrupt(String),
+}
+
+/// Whether a crawl follows links or fetches a fixed list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CrawlKind {
+    /// `producer crawl`: seeds, then the links the rule follows.
+    Crawl,
+    /// `producer submit`: a fixed list of URLs, no link following.
+    Submit,
+}
+
+/// What a crawl was asked to do, as stored when it is created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrawlSpec {
+    /// The crawl's id.
+    pub crawl_id: Uuid,
+    /// Crawl or fixed list.
+    pub kind: CrawlKind,
+    /// Canonical seed URLs.
+    pub seeds: Vec<String>,
+    /// Rules every task carries.
+    pub rules: Rules,
+    /// Most pages to fetch, seeds included; `None` is unlimited.
+    pub max_pages: Option<u64>,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_ms: u64,
+}
+
+/// A URL to claim for a crawl: it becomes a task unless already claimed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// Derived from crawl id and URL by [`crate::message::task_id`].
+    pub task_id: Uuid,
+    /// Canonical URL.
+    pub url: String,
+    /// Its depth.
+    pub depth: u32,
+}
+
+/// What applying a completion did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// False when the crawl does not exist (deleted): the completion is dropped.
+    pub known: bool,
+    /// True the first time this task's completion is applied; false on redelivery.
+    pub fresh: bool,
+    /// Indices into the children that must be published: newly claimed ones, and
+    /// on redelivery the unfinished ones this task claimed before.
+    pub publish: Vec<usize>,
+    /// True exactly once per crawl: this completion finished it.
+    pub finished: bool,
+}
+
+/// Crawl state, shared by every process of a deployment.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Records a new crawl and claims its seeds; returns the indices of the seeds to publish.
+    async fn create_crawl(&self, spec: &CrawlSpec, seeds: &[Claim])
+    -> Result<Vec<usize>, StoreError>;
+
+    /// Marks a task as started (in flight). Returns false when the crawl is unknown (deleted).
+    async fn mark_started(&self, crawl_id: Uuid, task_id: Uuid) -> Result<bool, StoreError>;
+
+    /// Stores a task's result under its task id. Returns false when the crawl is unknown.
+    async fn put_result(&self, result: &PageResult) -> Result<bool, StoreError>;
+
+    /// Applies a completion once: counts it, adds its tags to the tally, claims
+    /// its children within the page budget and detects the end of the crawl.
+    async fn apply(&self, result: &PageResult, children: &[Claim]) -> Result<Applied, StoreError>;
+
+    /// A crawl's counters, or `None` for an unknown crawl.
+    async fn status(&self, crawl_id: Uuid) -> Result<Option<CrawlStatus>, StoreError>;
+
+    /// One task's future: its state and, once finished, its result.
+    async fn task(&self, task_id: Uuid) -> Result<Option<TaskView>, StoreError>;
+
+    /// The full report of a crawl, or `None` for an unknown crawl.
+    async fn report(&self, crawl_id: Uuid) -> Result<Option<Report>, StoreError>;
+
+    /// Deletes every key of a crawl. Returns false when it did not exist.
+    async fn delete(&self, crawl_id: Uuid) -> Result<bool, StoreError>;
+}

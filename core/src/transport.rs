@@ -1,0 +1,91 @@
+//! The transport seam: how tasks reach workers and completions reach
+//! aggregators. RabbitMQ ([`crate::amqp`]) in a deployment; in-memory channels
+//! in local mode. Both give at-least-once delivery with explicit acks.
+
+use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+
+use crate::message::{self, Completion, Task};
+
+/// Which of the two work queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queue {
+    /// Download tasks, consumed by workers.
+    Tasks,
+    /// Completions, consumed by aggregators.
+    Completions,
+}
+
+/// A transport failure: the broker is unreachable, refused a message, or went away.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The broker could not be reached at start-up.
+    #[error("cannot reach RabbitMQ at {url}: {reason}")]
+    Unreachable {
+        /// The URL tried, without credentials.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The broker refused to take a message (publisher confirm was a nack).
+    #[error("the broker refused a message on {queue}")]
+    Nacked {
+        /// The queue published to.
+        queue: String,
+    },
+    /// Any other broker or channel failure.
+    #[error("broker error: {0}")]
+    Broker(String),
+}
+
+/// Acknowledges one delivery. Exactly one of the two is called.
+#[async_trait]
+pub trait Acker: Send + Sync {
+    /// The delivery's effects are durable: remove it from the queue.
+    async fn ack(&self) -> Result<(), TransportError>;
+    /// Give it back: `requeue` to retry it, otherwise dead-letter it.
+    async fn reject(&self, requeue: bool) -> Result<(), TransportError>;
+}
+
+/// One message taken from a queue, not yet acknowledged.
+pub struct Delivery {
+    /// The message body.
+    pub data: Vec<u8>,
+    /// Whether the broker delivered it before (a consumer died holding it).
+    pub redelivered: bool,
+    /// Acks or rejects this delivery.
+    pub acker: Box<dyn Acker>,
+}
+
+/// A stream of deliveries from one queue; it ends when the consumer is cancelled.
+pub type Deliveries = BoxStream<'static, Result<Delivery, TransportError>>;
+
+/// Carries tasks and completions between processes.
+#[async_trait]
+pub trait Transport: Send + Sync {
+    /// Publishes messages and returns once the broker has taken all of them
+    /// (publisher confirms: pipelined, not one round trip each).
+    async fn publish(&self, queue: Queue, payloads: Vec<Vec<u8>>) -> Result<(), TransportError>;
+
+    /// Starts consuming `queue` with at most `prefetch` unacknowledged deliveries.
+    async fn consume(&self, queue: Queue, prefetch: u16) -> Result<Deliveries, TransportError>;
+}
+
+/// Publishes tasks, confirmed.
+pub async fn publish_tasks(transport: &dyn Transport, tasks: &[Task]) -> Result<(), TransportError> {
+    if tasks.is_empty() {
+        return Ok(());
+    }
+    let payloads = tasks.iter().map(message::encode).collect();
+    transport.publish(Queue::Tasks, payloads).await
+}
+
+/// Publishes one completion, confirmed.
+pub async fn publish_completion(
+    transport: &dyn Transport,
+    completion: &Completion,
+) -> Result<(), TransportError> {
+    transport
+        .publish(Queue::Completions, vec![message::encode(completion)])
+        .await
+}
