@@ -1,1 +1,118 @@
-//! placeholder
+//! The crawlq aggregator: consumes completions in arrival order (the
+//! tutorial's `as_completed`) and, for each, atomically and once per task id:
+//! adds the page's tags to the crawl's tally, claims its links through the
+//! crawl's seen-set within `--max-pages` and `--max-depth`, publishes the new
+//! tasks, and marks the crawl finished when nothing is queued or in flight.
+//! All of that state is in the store, so any number of aggregators can run
+//! side by side and a restart loses nothing.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use clap::Args;
+use crawlq_core::consume::{self, Disposition, Handler};
+use crawlq_core::message::{self, Completion, MESSAGE_VERSION, Outcome, Task};
+use crawlq_core::store::{Claim, Store};
+use crawlq_core::transport::{self, Queue, Transport};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, instrument, warn};
+
+/// The aggregator's settings.
+#[derive(Debug, Clone, Args)]
+pub struct AggregatorConfig {
+    /// Completions processed at once (also the RabbitMQ prefetch).
+    #[arg(long, env = "AGGREGATOR_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+}
+
+/// Consumes completions until `shutdown`.
+pub async fn run(
+    config: &AggregatorConfig,
+    transport: Arc<dyn Transport>,
+    store: Arc<dyn Store>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let handler = Arc::new(Aggregator {
+        transport: transport.clone(),
+        store,
+    });
+    info!(concurrency = config.concurrency, "aggregator consuming completions");
+    consume::serve(transport, Queue::Completions, usize::from(config.concurrency), handler, shutdown).await?;
+    info!("aggregator stopped");
+    Ok(())
+}
+
+/// Applies completions and expands crawls.
+pub struct Aggregator {
+    transport: Arc<dyn Transport>,
+    store: Arc<dyn Store>,
+}
+
+/// The links of a completed page that are within the crawl's depth, as claims.
+pub fn children(completion: &Completion) -> Vec<Claim> {
+    let result = &completion.result;
+    if result.outcome != Outcome::Done || !completion.rules.expands(result.depth) {
+        return Vec::new();
+    }
+    result
+        .links
+        .iter()
+        .map(|url| Claim {
+            task_id: message::task_id(result.crawl_id, url),
+            url: url.clone(),
+            depth: result.depth + 1,
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Handler for Aggregator {
+    #[instrument(skip_all, fields(task_id))]
+    async fn handle(&self, data: &[u8], redelivered: bool) -> Disposition {
+        let completion: Completion = match message::decode(data) {
+            Ok(completion) => completion,
+            Err(error) => {
+                warn!(%error, "undecodable completion: dead-lettering it");
+                return Disposition::Poison;
+            }
+        };
+        let result = &completion.result;
+        tracing::Span::current().record("task_id", tracing::field::display(result.task_id));
+        let children = children(&completion);
+        let applied = match self.store.apply(result, &children).await {
+            Ok(applied) => applied,
+            Err(error) => {
+                warn!(%error, "store unavailable: completion goes back to the queue");
+                return Disposition::Retry;
+            }
+        };
+        if !applied.known {
+            debug!(crawl_id = %result.crawl_id, "completion of an unknown (deleted) crawl: dropped");
+            return Disposition::Ack;
+        }
+        let tasks: Vec<Task> = applied
+            .publish
+            .iter()
+            .filter_map(|&i| children.get(i))
+            .map(|claim| Task {
+                v: MESSAGE_VERSION,
+                crawl_id: result.crawl_id,
+                task_id: claim.task_id,
+                url: claim.url.clone(),
+                depth: claim.depth,
+                rules: completion.rules.clone(),
+            })
+            .collect();
+        if let Err(error) = transport::publish_tasks(&*self.transport, &tasks).await {
+            // The claims are recorded with this task as parent: the redelivered
+            // completion publishes them again.
+            warn!(%error, "child tasks not confirmed: completion goes back to the queue");
+            return Disposition::Retry;
+        }
+        debug!(fresh = applied.fresh, redelivered, new_tasks = tasks.len(), "applied");
+        if applied.finished {
+            info!(crawl_id = %result.crawl_id, "crawl finished");
+        }
+        Disposition::Ack
+    }
+}

@@ -72,3 +72,41 @@ pub fn one_line(error: &anyhow::Error) -> String {
     }
     line.replace('\n', " ")
 }
+
+/// Connects to Redis, then RabbitMQ, as `args` say.
+pub async fn connect(
+    args: &ConnectArgs,
+) -> anyhow::Result<(
+    std::sync::Arc<crate::redis_store::RedisStore>,
+    std::sync::Arc<crate::amqp::Amqp>,
+)> {
+    let store = crate::redis_store::RedisStore::connect(&args.redis_url, &args.key_prefix).await?;
+    let names = crate::names::QueueNames::new(&args.queue_prefix);
+    let amqp = crate::amqp::Amqp::connect(&args.amqp_url, names).await?;
+    Ok((std::sync::Arc::new(store), std::sync::Arc::new(amqp)))
+}
+
+/// Runs a long-lived service: `body` gets a token cancelled on SIGINT or
+/// SIGTERM; its error is printed on one line and becomes exit code 1.
+pub async fn serve_until_signal<F, Fut>(name: &str, body: F) -> std::process::ExitCode
+where
+    F: FnOnce(tokio_util::sync::CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown_signal().await;
+            tracing::info!("shutdown requested");
+            shutdown.cancel();
+        }
+    });
+    match body(shutdown).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{name}: error: {}", one_line(&error));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -12,11 +12,14 @@
 //! - [`names`]: queue names and the Redis key scheme.
 //! - [`transport`]: the task/completion transport seam; [`amqp`] is its RabbitMQ implementation.
 //! - [`store`]: the crawl-state seam; [`redis_store`] is its Redis implementation.
+//! - [`consume`]: the consumer loop every long-running process shares: bounded
+//!   concurrency, ack / retry / dead-letter decided in one place, graceful stop.
 //! - [`report`]: the status, report and per-task views the producer prints.
 //! - [`cli`]: what every binary's `main` shares: connection flags, logging, signals.
 
 pub mod amqp;
 pub mod cli;
+pub mod consume;
 pub mod extract;
 pub mod links;
 pub mod message;

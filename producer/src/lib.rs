@@ -1,1 +1,243 @@
-//! placeholder
+//! The crawlq producer: the command line. It submits crawls and URL lists
+//! (claiming their seeds in the store and publishing their tasks), and reads
+//! status, one task's future, reports and deletions from the store.
+//!
+//! # Layout
+//! - [`submit`]: turning `crawl` and `submit` arguments into a crawl spec and its seed tasks.
+//! - [`wait`]: following a crawl to its end with progress on stderr.
+//! - this file: the command-line interface and [`run`].
+
+pub mod submit;
+pub mod wait;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use crawlq_core::cli::ConnectArgs;
+use crawlq_core::links::DEFAULT_LINK_PATTERN;
+use crawlq_core::message::DEFAULT_TAG_SELECTOR;
+use crawlq_core::redis_store::RedisStore;
+use crawlq_core::report::TaskView;
+use crawlq_core::store::Store;
+use uuid::Uuid;
+
+/// Input the user must fix: reported on one line with exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
+/// crawlq: a distributed crawl-and-scrape job system.
+#[derive(Debug, Parser)]
+#[command(version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Crawl from seed URLs, following links by the link rule; prints the crawl id.
+    Crawl(CrawlArgs),
+    /// Fetch and scrape a fixed list of URLs (no link following); prints the crawl id.
+    Submit(SubmitArgs),
+    /// A crawl's counters: queued, in flight, done, failed, pages/s.
+    Status {
+        /// The crawl id `crawl` or `submit` printed.
+        crawl_id: String,
+        /// Print JSON instead of a line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A crawl's report: top tags, totals, failures; or everything as JSON.
+    Report {
+        /// The crawl id.
+        crawl_id: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// One task's future: its state, URL, title, tags, links or error.
+    Result {
+        /// The task id.
+        task_id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a crawl's data from Redis (queued tasks of it are then dropped by workers).
+    Delete {
+        /// The crawl id.
+        crawl_id: String,
+    },
+}
+
+/// Arguments of `crawl`.
+#[derive(Debug, Args)]
+pub struct CrawlArgs {
+    /// Seed URLs (absolute http or https).
+    #[arg(required = true, value_name = "SEED")]
+    pub seeds: Vec<String>,
+    /// Most pages to fetch, seeds included.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_pages: Option<u64>,
+    /// Deepest link depth to follow (seeds are depth 0).
+    #[arg(long)]
+    pub max_depth: Option<u32>,
+    /// Follow only links whose path matches this regex.
+    #[arg(long, default_value = DEFAULT_LINK_PATTERN)]
+    pub link_pattern: String,
+    /// CSS selector of a page's tags.
+    #[arg(long, default_value = DEFAULT_TAG_SELECTOR)]
+    pub tag_selector: String,
+    /// Also follow links to this host (repeatable); seeds' hosts always are.
+    #[arg(long = "allow-host", value_name = "HOST")]
+    pub allow_hosts: Vec<String>,
+    /// Waiting and output.
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+/// Arguments of `submit`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// File with one URL per line (`#` comments and blank lines skipped), or `-` for stdin.
+    #[arg(long, value_name = "FILE|-")]
+    pub urls: String,
+    /// CSS selector of a page's tags.
+    #[arg(long, default_value = DEFAULT_TAG_SELECTOR)]
+    pub tag_selector: String,
+    /// Waiting and output.
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+/// Waiting for a crawl and printing its report.
+#[derive(Debug, Clone, Args)]
+pub struct WaitArgs {
+    /// Show progress until the crawl is finished, then print the report.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up after this many seconds (the crawl goes on).
+    #[arg(long, value_name = "SECS", requires = "wait")]
+    pub wait_timeout: Option<u64>,
+    /// With --wait: no progress on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Report format.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// How to print a report.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// How many of the most common tags to list.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs one command.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Crawl(args) => {
+            let plan = submit::plan_crawl(&args)?;
+            submit::launch(&cli.connect, plan, &args.wait).await
+        }
+        Command::Submit(args) => {
+            let plan = submit::plan_submit(&args)?;
+            submit::launch(&cli.connect, plan, &args.wait).await
+        }
+        Command::Status { crawl_id, json } => {
+            let crawl_id = parse_id("crawl", &crawl_id)?;
+            let store = open_store(&cli.connect).await?;
+            let status = store
+                .status(crawl_id)
+                .await?
+                .ok_or_else(|| unknown("crawl", crawl_id, &cli.connect))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                println!("{:?}: {}", status.state, status.line());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { crawl_id, output } => {
+            let crawl_id = parse_id("crawl", &crawl_id)?;
+            let store = open_store(&cli.connect).await?;
+            wait::print_report(&store, crawl_id, &output, &cli.connect).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Result { task_id, json } => {
+            let task_id = parse_id("task", &task_id)?;
+            let store = open_store(&cli.connect).await?;
+            let view = store
+                .task(task_id)
+                .await?
+                .ok_or_else(|| unknown("task", task_id, &cli.connect))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&view)?);
+            } else {
+                print!("{}", render_task(&view));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Delete { crawl_id } => {
+            let crawl_id = parse_id("crawl", &crawl_id)?;
+            let store = open_store(&cli.connect).await?;
+            if !store.delete(crawl_id).await? {
+                return Err(unknown("crawl", crawl_id, &cli.connect).into());
+            }
+            println!("deleted crawl {crawl_id}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Connects to Redis.
+pub async fn open_store(connect: &ConnectArgs) -> anyhow::Result<RedisStore> {
+    Ok(RedisStore::connect(&connect.redis_url, &connect.key_prefix).await?)
+}
+
+fn parse_id(what: &str, text: &str) -> Result<Uuid, BadInput> {
+    text.trim().parse().map_err(|_| {
+        BadInput(format!(
+            "'{text}' is not a {what} id: give the UUID that crawl or submit printed (e.g. 0b5c7f1e-8a57-4d3c-9f3a-2a4f1d2e6c11)"
+        ))
+    })
+}
+
+/// The error for an id the store does not know.
+pub fn unknown(what: &str, id: Uuid, connect: &ConnectArgs) -> BadInput {
+    BadInput(format!(
+        "no {what} {id} in Redis at {} under key prefix '{}': check the id, REDIS_URL and --key-prefix",
+        crawlq_core::amqp::redact(&connect.redis_url),
+        connect.key_prefix
+    ))
+}
+
+fn render_task(view: &TaskView) -> String {
+    let mut out = format!(
+        "task   {}\ncrawl  {}\nurl    {}\ndepth  {}\nstate  {:?}\n",
+        view.task_id, view.crawl_id, view.url, view.depth, view.state
+    );
+    if let Some(r) = &view.result {
+        let status = r.status.map_or("none".to_owned(), |s| s.to_string());
+        out.push_str(&format!("status {status}\n"));
+        if let Some(title) = &r.title {
+            out.push_str(&format!("title  {title}\n"));
+        }
+        out.push_str(&format!("tags   {}\n", r.tags.join(", ")));
+        if let Some(error) = &r.error {
+            out.push_str(&format!("error  {error}\n"));
+        }
+        out.push_str(&format!("links  {}\n", r.links.len()));
+        for link in &r.links {
+            out.push_str(&format!("  {link}\n"));
+        }
+    }
+    out
+}

@@ -1,1 +1,24 @@
-fn main() {}
+//! `producer`: crawlq's command line. See the library docs and `producer --help`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use crawlq_core::cli;
+use producer::{BadInput, Cli};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli::init_tracing("warn");
+    match producer::run(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("producer: error: {}", cli::one_line(&error));
+            if error.is::<BadInput>() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

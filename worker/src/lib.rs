@@ -1,1 +1,248 @@
-//! placeholder
+//! The crawlq worker: stateless, scaled horizontally. It takes download tasks
+//! from the task queue, fetches each page ([`fetch`]), parses it once on a
+//! bounded blocking pool ([`crawlq_core::extract`]), stores the result under
+//! its task id ([`crawlq_core::store`]), publishes a completion with publisher
+//! confirms, and acks the task only after both.
+//!
+//! # Layout
+//! - [`fetch`]: HTTP, limits, and what counts as a page.
+//! - this file: configuration, the per-task handler and [`run`].
+
+pub mod fetch;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use clap::Args;
+use crawlq_core::consume::{self, Disposition, Handler};
+use crawlq_core::extract::{Extracted, Extractor};
+use crawlq_core::message::{self, Completion, MESSAGE_VERSION, Outcome, PageResult, Rules, Task};
+use crawlq_core::report::now_ms;
+use crawlq_core::store::Store;
+use crawlq_core::transport::{self, Queue, Transport};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, instrument, warn};
+use url::Url;
+
+use crate::fetch::{FetchError, Fetcher, Limits};
+
+/// The worker's settings (flags, or the env names docker-compose.yml sets).
+#[derive(Debug, Clone, Args)]
+pub struct WorkerConfig {
+    /// Fetches in flight in this process (also the RabbitMQ prefetch).
+    #[arg(long, env = "WORKER_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+    /// Threads parsing pages at once (default: the number of cores).
+    #[arg(long, env = "WORKER_PARSE_THREADS")]
+    pub parse_threads: Option<usize>,
+    /// Total time for one fetch, in seconds.
+    #[arg(long, env = "WORKER_TIMEOUT_SECS", default_value_t = 30)]
+    pub timeout_secs: u64,
+    /// Redirects followed before a fetch fails.
+    #[arg(long, env = "WORKER_MAX_REDIRECTS", default_value_t = 5)]
+    pub max_redirects: usize,
+    /// Largest page body read, in bytes.
+    #[arg(long, env = "WORKER_MAX_BODY_BYTES", default_value_t = 5 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// The User-Agent header sent with every fetch.
+    #[arg(long, env = "WORKER_USER_AGENT", default_value = concat!("crawlq/", env!("CARGO_PKG_VERSION"), " (+https://github.com/crawlq/crawlq)"))]
+    pub user_agent: String,
+}
+
+/// Consumes tasks until `shutdown`, then lets in-flight tasks finish and ack.
+pub async fn run(
+    config: &WorkerConfig,
+    transport: Arc<dyn Transport>,
+    store: Arc<dyn Store>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let handler = Arc::new(Worker::new(config, transport.clone(), store)?);
+    info!(concurrency = config.concurrency, "worker consuming tasks");
+    consume::serve(transport, Queue::Tasks, usize::from(config.concurrency), handler, shutdown).await?;
+    info!("worker stopped");
+    Ok(())
+}
+
+/// Handles one task: fetch, parse, store, publish the completion.
+pub struct Worker {
+    fetcher: Fetcher,
+    parse_slots: Arc<Semaphore>,
+    extractors: Mutex<HashMap<(String, String, Vec<String>), Arc<Extractor>>>,
+    transport: Arc<dyn Transport>,
+    store: Arc<dyn Store>,
+}
+
+/// Extractors kept per distinct set of crawl rules before the cache is cleared.
+const EXTRACTOR_CACHE: usize = 64;
+
+impl Worker {
+    /// Builds the HTTP client and the parse pool.
+    pub fn new(
+        config: &WorkerConfig,
+        transport: Arc<dyn Transport>,
+        store: Arc<dyn Store>,
+    ) -> anyhow::Result<Self> {
+        let fetcher = Fetcher::new(&Limits {
+            timeout: Duration::from_secs(config.timeout_secs),
+            max_redirects: config.max_redirects,
+            max_body_bytes: config.max_body_bytes,
+            user_agent: config.user_agent.clone(),
+        })?;
+        let threads = config
+            .parse_threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
+            .max(1);
+        Ok(Self {
+            fetcher,
+            parse_slots: Arc::new(Semaphore::new(threads)),
+            extractors: Mutex::new(HashMap::new()),
+            transport,
+            store,
+        })
+    }
+
+    /// The compiled extractor for a crawl's rules, compiled once per process.
+    fn extractor(&self, rules: &Rules) -> Result<Arc<Extractor>, String> {
+        let key = (
+            rules.tag_selector.clone(),
+            rules.link_pattern.clone(),
+            rules.allow_hosts.clone(),
+        );
+        let mut cache = self.extractors.lock().map_err(|_| "extractor cache poisoned".to_owned())?;
+        if let Some(extractor) = cache.get(&key) {
+            return Ok(extractor.clone());
+        }
+        let extractor = Arc::new(Extractor::new(rules).map_err(|e| e.to_string())?);
+        if cache.len() >= EXTRACTOR_CACHE {
+            cache.clear();
+        }
+        cache.insert(key, extractor.clone());
+        Ok(extractor)
+    }
+
+    /// Fetches and parses; every outcome is a result, never an error.
+    async fn scrape(&self, task: &Task) -> PageResult {
+        let started = Instant::now();
+        let outcome = self.fetch_and_extract(task).await;
+        let mut result = PageResult {
+            crawl_id: task.crawl_id,
+            task_id: task.task_id,
+            url: task.url.clone(),
+            final_url: None,
+            depth: task.depth,
+            outcome: Outcome::Done,
+            status: Some(200),
+            title: None,
+            tags: Vec::new(),
+            links: Vec::new(),
+            error: None,
+            fetched_at_ms: now_ms(),
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        };
+        match outcome {
+            Ok((final_url, page)) => {
+                result.final_url = (final_url.as_str() != task.url).then(|| final_url.into());
+                result.title = page.title;
+                result.tags = page.tags;
+                result.links = page.links;
+            }
+            Err(failure) => {
+                result.outcome = Outcome::Failed;
+                result.status = failure.status;
+                result.error = Some(failure.reason);
+            }
+        }
+        result
+    }
+
+    async fn fetch_and_extract(&self, task: &Task) -> Result<(Url, Extracted), Failure> {
+        let extractor = self.extractor(&task.rules).map_err(Failure::without_status)?;
+        let page = self.fetcher.fetch(&task.url).await.map_err(Failure::from)?;
+        let _slot = self
+            .parse_slots
+            .acquire()
+            .await
+            .map_err(|_| Failure::without_status("parse pool closed".into()))?;
+        let base = page.final_url.clone();
+        // html5ever's tree is not Send: parse on a blocking thread, hand back owned data.
+        let extracted = tokio::task::spawn_blocking(move || extractor.extract(&page.html, &base))
+            .await
+            .map_err(|e| Failure::without_status(format!("parser crashed: {e}")))?;
+        Ok((page.final_url, extracted))
+    }
+}
+
+/// A failed fetch or parse, as recorded in the result.
+struct Failure {
+    status: Option<u16>,
+    reason: String,
+}
+
+impl Failure {
+    fn without_status(reason: String) -> Self {
+        Self {
+            status: None,
+            reason,
+        }
+    }
+}
+
+impl From<FetchError> for Failure {
+    fn from(error: FetchError) -> Self {
+        Self {
+            status: error.status(),
+            reason: error.to_string(),
+        }
+    }
+}
+
+#[async_trait]
+impl Handler for Worker {
+    #[instrument(skip_all, fields(task_id))]
+    async fn handle(&self, data: &[u8], redelivered: bool) -> Disposition {
+        let task: Task = match message::decode(data) {
+            Ok(task) => task,
+            Err(error) => {
+                warn!(%error, "undecodable task: dead-lettering it");
+                return Disposition::Poison;
+            }
+        };
+        tracing::Span::current().record("task_id", tracing::field::display(task.task_id));
+        match self.store.mark_started(task.crawl_id, task.task_id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                debug!(crawl_id = %task.crawl_id, "task of an unknown (deleted) crawl: dropped");
+                return Disposition::Ack;
+            }
+            Err(error) => {
+                warn!(%error, "store unavailable: task goes back to the queue");
+                return Disposition::Retry;
+            }
+        }
+        let result = self.scrape(&task).await;
+        debug!(url = %task.url, outcome = ?result.outcome, status = ?result.status, redelivered, "scraped");
+        match self.store.put_result(&result).await {
+            Ok(true) => {}
+            Ok(false) => return Disposition::Ack,
+            Err(error) => {
+                warn!(%error, "store unavailable: task goes back to the queue");
+                return Disposition::Retry;
+            }
+        }
+        let completion = Completion {
+            v: MESSAGE_VERSION,
+            rules: task.rules,
+            result,
+        };
+        match transport::publish_completion(&*self.transport, &completion).await {
+            Ok(()) => Disposition::Ack,
+            Err(error) => {
+                warn!(%error, "completion not confirmed: task goes back to the queue");
+                Disposition::Retry
+            }
+        }
+    }
+}

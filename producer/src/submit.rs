@@ -1,0 +1,135 @@
+//! Turning `crawl` and `submit` arguments into a crawl: validate everything
+//! first (so bad input costs nothing), then record the crawl and its seeds in
+//! the store and publish the seed tasks, confirmed.
+
+use std::collections::BTreeSet;
+use std::io::Read as _;
+use std::process::ExitCode;
+
+use crawlq_core::cli::ConnectArgs;
+use crawlq_core::extract::Extractor;
+use crawlq_core::links::{DEFAULT_LINK_PATTERN, canonical_seed};
+use crawlq_core::message::{self, MESSAGE_VERSION, Rules, Task};
+use crawlq_core::report::now_ms;
+use crawlq_core::store::{Claim, CrawlKind, CrawlSpec, Store};
+use crawlq_core::transport;
+use uuid::Uuid;
+
+use crate::{BadInput, CrawlArgs, SubmitArgs, WaitArgs};
+
+/// A validated crawl, ready to launch.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The spec to store.
+    pub spec: CrawlSpec,
+}
+
+/// Validates `crawl` arguments.
+pub fn plan_crawl(args: &CrawlArgs) -> Result<Plan, BadInput> {
+    let seeds = args
+        .seeds
+        .iter()
+        .map(|s| canonical_seed(s).map(String::from))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| BadInput(e.to_string()))?;
+    plan(CrawlKind::Crawl, seeds, args.max_pages, args.max_depth, &args.link_pattern, &args.tag_selector, &args.allow_hosts)
+}
+
+/// Validates `submit` arguments and reads the URL list.
+pub fn plan_submit(args: &SubmitArgs) -> Result<Plan, BadInput> {
+    let text = if args.urls == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| BadInput(format!("cannot read URLs from stdin: {e}")))?;
+        text
+    } else {
+        std::fs::read_to_string(&args.urls)
+            .map_err(|e| BadInput(format!("cannot read URL file '{}': {e}", args.urls)))?
+    };
+    let mut seeds = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let url = canonical_seed(line).map_err(|e| BadInput(format!("{} line {}: {e}", args.urls, n + 1)))?;
+        seeds.push(String::from(url));
+    }
+    if seeds.is_empty() {
+        return Err(BadInput(format!("{} holds no URLs: give one http(s) URL per line", args.urls)));
+    }
+    plan(CrawlKind::Submit, seeds, None, Some(0), DEFAULT_LINK_PATTERN, &args.tag_selector, &[])
+}
+
+fn plan(
+    kind: CrawlKind,
+    seeds: Vec<String>,
+    max_pages: Option<u64>,
+    max_depth: Option<u32>,
+    link_pattern: &str,
+    tag_selector: &str,
+    allow_hosts: &[String],
+) -> Result<Plan, BadInput> {
+    let mut hosts: BTreeSet<String> = allow_hosts.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+    for seed in &seeds {
+        if let Some(host) = url::Url::parse(seed).ok().and_then(|u| u.host_str().map(str::to_owned)) {
+            hosts.insert(host);
+        }
+    }
+    let rules = Rules {
+        tag_selector: tag_selector.to_owned(),
+        link_pattern: link_pattern.to_owned(),
+        allow_hosts: hosts.into_iter().collect(),
+        max_depth,
+    };
+    Extractor::new(&rules).map_err(|e| BadInput(format!("{e}: fix --tag-selector or --link-pattern")))?;
+    let mut unique = BTreeSet::new();
+    let seeds = seeds.into_iter().filter(|s| unique.insert(s.clone())).collect();
+    Ok(Plan {
+        spec: CrawlSpec {
+            crawl_id: Uuid::new_v4(),
+            kind,
+            seeds,
+            rules,
+            max_pages,
+            created_ms: now_ms(),
+        },
+    })
+}
+
+/// Records the crawl, publishes its seeds, prints its id and, with `--wait`, follows it.
+pub async fn launch(connect: &ConnectArgs, mut plan: Plan, wait: &WaitArgs) -> anyhow::Result<ExitCode> {
+    let (store, amqp) = crawlq_core::cli::connect(connect).await?;
+    plan.spec.created_ms = now_ms();
+    let spec = &plan.spec;
+    let claims: Vec<Claim> = spec
+        .seeds
+        .iter()
+        .map(|url| Claim {
+            task_id: message::task_id(spec.crawl_id, url),
+            url: url.clone(),
+            depth: 0,
+        })
+        .collect();
+    let publish = store.create_crawl(spec, &claims).await?;
+    let tasks: Vec<Task> = publish
+        .iter()
+        .filter_map(|&i| claims.get(i))
+        .map(|claim| Task {
+            v: MESSAGE_VERSION,
+            crawl_id: spec.crawl_id,
+            task_id: claim.task_id,
+            url: claim.url.clone(),
+            depth: 0,
+            rules: spec.rules.clone(),
+        })
+        .collect();
+    transport::publish_tasks(&*amqp, &tasks).await?;
+    amqp.close().await;
+    println!("{}", spec.crawl_id);
+    if !wait.wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    crate::wait::follow(&*store, spec.crawl_id, wait, connect).await
+}
