@@ -1,0 +1,75 @@
+//! Serving the site on 127.0.0.1 with axum: pages (after an optional
+//! latency), the known truth at `/__truth?seeds=PATH,PATH`, and request
+//! counts per path and query at `/__stats`, so tests can prove each page was
+//! fetched once.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Json, Response};
+
+use crate::html;
+use crate::model::{PagePath, Site};
+
+struct AppState {
+    site: Site,
+    base: String,
+    latency: Duration,
+    counts: Mutex<BTreeMap<String, u64>>,
+}
+
+/// Binds 127.0.0.1:`port` (0 picks a free one) and serves `site` until the process ends.
+pub async fn serve(site: Site, port: u16, latency: Duration) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(AppState {
+        site,
+        base: format!("http://{addr}"),
+        latency,
+        counts: Mutex::new(BTreeMap::new()),
+    });
+    let app = Router::new().fallback(handle).with_state(state);
+    let task = tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "fixture site stopped");
+        }
+    });
+    Ok((addr, task))
+}
+
+async fn handle(State(state): State<Arc<AppState>>, uri: Uri) -> Response {
+    let path = uri.path();
+    match path {
+        "/__truth" => {
+            let seeds: Vec<String> = uri
+                .query()
+                .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "seeds"))
+                .map(|(_, v)| v.split(',').map(str::to_owned).collect())
+                .unwrap_or_default();
+            return Json(state.site.truth(&state.base, &seeds)).into_response();
+        }
+        "/__stats" => {
+            let counts = state.counts.lock().map(|c| c.clone()).unwrap_or_default();
+            return Json(counts).into_response();
+        }
+        _ => {}
+    }
+    let key = uri.path_and_query().map_or(path, |pq| pq.as_str()).to_owned();
+    if let Ok(mut counts) = state.counts.lock() {
+        *counts.entry(key).or_insert(0) += 1;
+    }
+    if !state.latency.is_zero() {
+        tokio::time::sleep(state.latency).await;
+    }
+    let (status, body) = match state.site.route(path) {
+        PagePath::Question(i) => (StatusCode::OK, html::question(&state.site, i, &state.base)),
+        PagePath::Tagged(tag) => (StatusCode::OK, html::listing(&state.site, &tag)),
+        PagePath::Missing => (StatusCode::NOT_FOUND, html::not_found()),
+    };
+    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+}
