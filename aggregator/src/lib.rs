@@ -36,8 +36,18 @@ pub async fn run(
         transport: transport.clone(),
         store,
     });
-    info!(concurrency = config.concurrency, "aggregator consuming completions");
-    consume::serve(transport, Queue::Completions, usize::from(config.concurrency), handler, shutdown).await?;
+    info!(
+        concurrency = config.concurrency,
+        "aggregator consuming completions"
+    );
+    consume::serve(
+        transport,
+        Queue::Completions,
+        usize::from(config.concurrency),
+        handler,
+        shutdown,
+    )
+    .await?;
     info!("aggregator stopped");
     Ok(())
 }
@@ -109,7 +119,12 @@ impl Handler for Aggregator {
             warn!(%error, "child tasks not confirmed: completion goes back to the queue");
             return Disposition::Retry;
         }
-        debug!(fresh = applied.fresh, redelivered, new_tasks = tasks.len(), "applied");
+        debug!(
+            fresh = applied.fresh,
+            redelivered,
+            new_tasks = tasks.len(),
+            "applied"
+        );
         if applied.finished {
             info!(crawl_id = %result.crawl_id, "crawl finished");
         }

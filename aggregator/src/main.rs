@@ -2,9 +2,9 @@
 
 use std::process::ExitCode;
 
+use aggregator::AggregatorConfig;
 use clap::Parser;
 use crawlq_core::cli::{self, ConnectArgs};
-use aggregator::AggregatorConfig;
 
 /// crawlq aggregator: consumes completions as they arrive, tallies tags,
 /// claims new links and publishes their tasks, and marks crawls finished.

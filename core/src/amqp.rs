@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    BasicRejectOptions, ConfirmSelectOptions, QueueDeclareOptions,
-};
 use lapin::Confirmation;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
+    ConfirmSelectOptions, QueueDeclareOptions,
+};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
@@ -42,10 +42,11 @@ impl Amqp {
         };
         let properties = ConnectionProperties::default()
             .with_connection_name(format!("crawlq-{}", std::process::id()).into());
-        let connection = tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url, properties))
-            .await
-            .map_err(|_| unreachable(format!("no answer in {}s", CONNECT_TIMEOUT.as_secs())))?
-            .map_err(|e| unreachable(e.to_string()))?;
+        let connection =
+            tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url, properties))
+                .await
+                .map_err(|_| unreachable(format!("no answer in {}s", CONNECT_TIMEOUT.as_secs())))?
+                .map_err(|e| unreachable(e.to_string()))?;
         let publisher = connection.create_channel().await.map_err(broker)?;
         declare(&publisher, &names).await?;
         publisher
@@ -174,7 +175,10 @@ async fn declare(channel: &Channel, names: &QueueNames) -> Result<(), TransportE
     for queue in [&names.tasks, &names.completions] {
         let mut args = FieldTable::default();
         args.insert("x-queue-type".into(), string("quorum"));
-        args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(DELIVERY_LIMIT));
+        args.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongLongInt(DELIVERY_LIMIT),
+        );
         args.insert("x-dead-letter-exchange".into(), string(""));
         args.insert("x-dead-letter-routing-key".into(), string(&names.dead));
         channel

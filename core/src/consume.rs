@@ -81,7 +81,10 @@ pub async fn serve(
     })
     .await;
     if drained.is_err() {
-        warn!(left = in_flight.len(), "grace period over: unfinished deliveries go back to the queue");
+        warn!(
+            left = in_flight.len(),
+            "grace period over: unfinished deliveries go back to the queue"
+        );
         in_flight.abort_all();
     }
     drop(deliveries);

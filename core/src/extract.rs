@@ -152,10 +152,16 @@ mod tests {
             max_depth: None,
         };
         let err = Extractor::new(&rules).unwrap_err().to_string();
-        assert!(err.starts_with("tag selector 'a..b' is not valid CSS"), "{err}");
+        assert!(
+            err.starts_with("tag selector 'a..b' is not valid CSS"),
+            "{err}"
+        );
         rules.tag_selector = "a".into();
         rules.link_pattern = "(".into();
         let err = Extractor::new(&rules).unwrap_err().to_string();
-        assert!(err.starts_with("link pattern is not a valid regex"), "{err}");
+        assert!(
+            err.starts_with("link pattern is not a valid regex"),
+            "{err}"
+        );
     }
 }

@@ -17,7 +17,9 @@ pub const DEFAULT_LINK_PATTERN: &str = r"^/questions/\d+";
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SeedError {
     /// The text does not parse as an absolute URL.
-    #[error("'{0}' is not a URL: give an absolute http(s) URL such as https://stackoverflow.com/questions/tagged/dask")]
+    #[error(
+        "'{0}' is not a URL: give an absolute http(s) URL such as https://stackoverflow.com/questions/tagged/dask"
+    )]
     NotAUrl(String),
     /// The URL parses but is not http or https.
     #[error("'{0}' is not an http(s) URL: crawlq fetches only http:// and https:// pages")]
@@ -143,7 +145,10 @@ mod tests {
         let rule = LinkRule::new(&["127.0.0.1".into()], DEFAULT_LINK_PATTERN).unwrap();
         let base = Url::parse("http://127.0.0.1:8080/questions/1/a").unwrap();
         assert!(rule.follow(&base, "/questions/2/b").is_some());
-        assert!(rule.follow(&base, "http://localhost:8080/questions/2/b").is_none());
+        assert!(
+            rule.follow(&base, "http://localhost:8080/questions/2/b")
+                .is_none()
+        );
     }
 
     #[test]

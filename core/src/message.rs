@@ -19,7 +19,9 @@ pub enum MessageError {
     #[error("undecodable message: {0}")]
     Malformed(#[from] serde_json::Error),
     /// A version this build does not read.
-    #[error("message version {found} is not supported (this build reads version {MESSAGE_VERSION})")]
+    #[error(
+        "message version {found} is not supported (this build reads version {MESSAGE_VERSION})"
+    )]
     Version {
         /// The version found in the message.
         found: u32,
@@ -209,8 +211,14 @@ mod tests {
 
     #[test]
     fn bad_messages_are_refused_with_a_reason() {
-        assert!(matches!(decode::<Task>(b"not json"), Err(MessageError::Malformed(_))));
-        assert!(matches!(decode::<Task>(br#"{"v":1}"#), Err(MessageError::Malformed(_))));
+        assert!(matches!(
+            decode::<Task>(b"not json"),
+            Err(MessageError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode::<Task>(br#"{"v":1}"#),
+            Err(MessageError::Malformed(_))
+        ));
         assert!(matches!(
             decode::<Task>(br#"{"v":99,"crawl_id":"x"}"#),
             Err(MessageError::Version { found: 99 })

@@ -41,10 +41,11 @@ impl RedisStore {
             .set_connection_timeout(Some(TIMEOUT))
             .set_response_timeout(Some(TIMEOUT))
             .set_number_of_retries(2);
-        let mut connection = tokio::time::timeout(TIMEOUT, client.get_connection_manager_with_config(config))
-            .await
-            .map_err(|_| unreachable(format!("no answer in {}s", TIMEOUT.as_secs())))?
-            .map_err(|e| unreachable(e.to_string()))?;
+        let mut connection =
+            tokio::time::timeout(TIMEOUT, client.get_connection_manager_with_config(config))
+                .await
+                .map_err(|_| unreachable(format!("no answer in {}s", TIMEOUT.as_secs())))?
+                .map_err(|e| unreachable(e.to_string()))?;
         let _: () = redis::cmd("PING")
             .query_async(&mut connection)
             .await
@@ -104,7 +105,10 @@ impl RedisStore {
         })
     }
 
-    async fn spec_and_status(&self, crawl_id: Uuid) -> Result<Option<(CrawlSpec, CrawlStatus)>, StoreError> {
+    async fn spec_and_status(
+        &self,
+        crawl_id: Uuid,
+    ) -> Result<Option<(CrawlSpec, CrawlStatus)>, StoreError> {
         let meta: HashMap<String, String> = self
             .connection
             .clone()
@@ -130,8 +134,13 @@ impl RedisStore {
 
 #[async_trait]
 impl Store for RedisStore {
-    async fn create_crawl(&self, spec: &CrawlSpec, seeds: &[Claim]) -> Result<Vec<usize>, StoreError> {
-        let spec_json = serde_json::to_string(spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    async fn create_crawl(
+        &self,
+        spec: &CrawlSpec,
+        seeds: &[Claim],
+    ) -> Result<Vec<usize>, StoreError> {
+        let spec_json =
+            serde_json::to_string(spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let kind = match spec.kind {
             CrawlKind::Crawl => "crawl",
             CrawlKind::Submit => "submit",
@@ -198,18 +207,30 @@ impl Store for RedisStore {
     }
 
     async fn status(&self, crawl_id: Uuid) -> Result<Option<CrawlStatus>, StoreError> {
-        Ok(self.spec_and_status(crawl_id).await?.map(|(_, status)| status))
+        Ok(self
+            .spec_and_status(crawl_id)
+            .await?
+            .map(|(_, status)| status))
     }
 
     async fn task(&self, task_id: Uuid) -> Result<Option<TaskView>, StoreError> {
         let mut connection = self.connection.clone();
-        let crawls: Vec<String> = connection.smembers(self.keys.crawls()).await.map_err(unavailable)?;
+        let crawls: Vec<String> = connection
+            .smembers(self.keys.crawls())
+            .await
+            .map_err(unavailable)?;
         let crawls: Vec<Uuid> = crawls.iter().filter_map(|c| c.parse().ok()).collect();
+        if crawls.is_empty() {
+            return Ok(None);
+        }
         let mut lookup = redis::pipe();
         for crawl in &crawls {
             lookup.hget(self.keys.tasks(*crawl), task_id.to_string());
         }
-        let claims: Vec<Option<String>> = lookup.query_async(&mut connection).await.map_err(unavailable)?;
+        let claims: Vec<Option<String>> = lookup
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
         let Some((crawl_id, claim)) = crawls
             .into_iter()
             .zip(claims)
@@ -260,7 +281,12 @@ impl Store for RedisStore {
         let id = |text: &String| text.parse::<Uuid>().map_err(|_| corrupt("task id", text));
         let claims = claims
             .iter()
-            .map(|(tid, c)| Ok((id(tid)?, ClaimRecord::decode(c).ok_or_else(|| corrupt("claim", c))?)))
+            .map(|(tid, c)| {
+                Ok((
+                    id(tid)?,
+                    ClaimRecord::decode(c).ok_or_else(|| corrupt("claim", c))?,
+                ))
+            })
             .collect::<Result<HashMap<_, _>, StoreError>>()?;
         let states = states
             .into_iter()
@@ -269,7 +295,8 @@ impl Store for RedisStore {
         let results = results
             .iter()
             .map(|(tid, json)| {
-                let result = serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let result =
+                    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 Ok((id(tid)?, result))
             })
             .collect::<Result<HashMap<_, _>, StoreError>>()?;

@@ -64,7 +64,12 @@ pub struct Counters {
 
 impl CrawlStatus {
     /// Derives the status from the spec, the counters and the end time (if finished).
-    pub fn new(spec: &CrawlSpec, counters: Counters, finished_ms: Option<u64>, now_ms: u64) -> Self {
+    pub fn new(
+        spec: &CrawlSpec,
+        counters: Counters,
+        finished_ms: Option<u64>,
+        now_ms: u64,
+    ) -> Self {
         let Counters {
             created,
             started,
@@ -231,9 +236,12 @@ impl Report {
             .into_iter()
             .map(|(task_id, claim)| {
                 let result = results.remove(&task_id);
-                let state =
-                    TaskState::from_code(states.get(&task_id).map(String::as_str), result.is_some());
-                let result = result.filter(|_| matches!(state, TaskState::Done | TaskState::Failed));
+                let state = TaskState::from_code(
+                    states.get(&task_id).map(String::as_str),
+                    result.is_some(),
+                );
+                let result =
+                    result.filter(|_| matches!(state, TaskState::Done | TaskState::Failed));
                 if let Some(PageResult {
                     outcome: Outcome::Failed,
                     error,
@@ -285,8 +293,18 @@ impl Report {
         let s = &self.status;
         let mut out = String::new();
         let _ = writeln!(out, "crawl {} ({:?})", s.crawl_id, s.state);
-        let _ = writeln!(out, "\ntop {} tags of {}:", top.min(self.tag_counts.len()), self.tag_counts.len());
-        let width = self.top_tags(top).iter().map(|(t, _)| t.chars().count()).max().unwrap_or(3);
+        let _ = writeln!(
+            out,
+            "\ntop {} tags of {}:",
+            top.min(self.tag_counts.len()),
+            self.tag_counts.len()
+        );
+        let width = self
+            .top_tags(top)
+            .iter()
+            .map(|(t, _)| t.chars().count())
+            .max()
+            .unwrap_or(3);
         for (tag, count) in self.top_tags(top) {
             let _ = writeln!(out, "  {tag:<width$}  {count:>6}");
         }
@@ -321,7 +339,10 @@ mod tests {
         let parent = Uuid::new_v4();
         let text = ClaimRecord::encode(parent, 3, "http://x/questions/1/a|b");
         let claim = ClaimRecord::decode(&text).unwrap();
-        assert_eq!((claim.parent, claim.depth, claim.url.as_str()), (parent, 3, "http://x/questions/1/a|b"));
+        assert_eq!(
+            (claim.parent, claim.depth, claim.url.as_str()),
+            (parent, 3, "http://x/questions/1/a|b")
+        );
         assert_eq!(ClaimRecord::decode("garbage"), None);
     }
 

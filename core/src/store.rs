@@ -77,8 +77,11 @@ pub struct Applied {
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Records a new crawl and claims its seeds; returns the indices of the seeds to publish.
-    async fn create_crawl(&self, spec: &CrawlSpec, seeds: &[Claim])
-    -> Result<Vec<usize>, StoreError>;
+    async fn create_crawl(
+        &self,
+        spec: &CrawlSpec,
+        seeds: &[Claim],
+    ) -> Result<Vec<usize>, StoreError>;
 
     /// Marks a task as started (in flight). Returns false when the crawl is unknown (deleted).
     async fn mark_started(&self, crawl_id: Uuid, task_id: Uuid) -> Result<bool, StoreError>;

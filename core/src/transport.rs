@@ -72,7 +72,10 @@ pub trait Transport: Send + Sync {
 }
 
 /// Publishes tasks, confirmed.
-pub async fn publish_tasks(transport: &dyn Transport, tasks: &[Task]) -> Result<(), TransportError> {
+pub async fn publish_tasks(
+    transport: &dyn Transport,
+    tasks: &[Task],
+) -> Result<(), TransportError> {
     if tasks.is_empty() {
         return Ok(());
     }

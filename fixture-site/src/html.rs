@@ -53,9 +53,9 @@ pub fn question(site: &Site, i: usize, base: &str) -> String {
     );
     let (inline, sidebar) = q.links.split_at(q.links.len() / 2);
     for (k, (target, form)) in inline.iter().enumerate() {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<p>{} See also <a href=\"{}\">this question</a>.</p>\n",
+            "<p>{} See also <a href=\"{}\">this question</a>.</p>",
             PARAGRAPHS[k % PARAGRAPHS.len()],
             attr(&href(site, *target, *form, base, q.id + k as u64))
         );
@@ -80,25 +80,37 @@ pub fn question(site: &Site, i: usize, base: &str) -> String {
     }
     out.push_str("</div>\n<div class=\"module\"><h4>Question tags</h4>");
     tag_block(&mut out, q);
-    let port_base = base.replace("127.0.0.1", "localhost");
+    // The same page under another host name: a different host, not followed.
+    let other_host = if base.contains("://localhost") {
+        base.replacen("localhost", "127.0.0.1", 1)
+    } else {
+        match base.rsplit_once(':') {
+            Some((_, port)) if !port.contains('/') => format!("http://localhost:{port}"),
+            _ => "http://localhost".to_owned(),
+        }
+    };
     let _ = write!(
         out,
         "</div>\n<div id=\"hot-network-questions\" class=\"module\"><h4>Hot Network Questions</h4><ul>\
          <li><a href=\"https://meta.stackexchange.com/questions/{0}/why-was-this-closed\">Why was this closed?</a></li>\
          <li><a href=\"https://superuser.com/questions/{0}/windows-path\">Windows path</a></li>\
-         <li><a href=\"{port_base}{path}\">Same page, other host name</a></li>\
+         <li><a href=\"{other_host}{path}\">Same page, other host name</a></li>\
          <li><a href=\"https://stackoverflow.com/questions/{0}/elsewhere\">On the real site</a></li></ul></div></div>\n<div id=\"answers\">\n",
         q.id
     );
     let mut n = 0u64;
     while out.len() + 400 < q.size {
         let answer_id = q.id * 10 + n;
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<div id=\"answer-{answer_id}\" class=\"answer js-answer\" data-answerid=\"{answer_id}\"><div class=\"s-prose js-post-body\">\n"
+            "<div id=\"answer-{answer_id}\" class=\"answer js-answer\" data-answerid=\"{answer_id}\"><div class=\"s-prose js-post-body\">"
         );
         for k in 0..6 {
-            let _ = writeln!(out, "<p>{}</p>", PARAGRAPHS[(n as usize + k) % PARAGRAPHS.len()]);
+            let _ = writeln!(
+                out,
+                "<p>{}</p>",
+                PARAGRAPHS[(n as usize + k) % PARAGRAPHS.len()]
+            );
         }
         let _ = write!(
             out,
@@ -125,16 +137,20 @@ pub fn listing(site: &Site, tag: &str) -> String {
     );
     for i in site.listing(tag) {
         let q = &site.questions[i];
-        let _ = write!(
+        let _ = writeln!(
             out,
             "<div class=\"s-post-summary js-post-summary\" data-post-id=\"{}\"><h3 class=\"s-post-summary--content-title\">\
-             <a href=\"{}\" class=\"s-link\">{}</a></h3>\n",
+             <a href=\"{}\" class=\"s-link\">{}</a></h3>",
             q.id,
             site.question_path(i),
             text(&q.title)
         );
         tag_block(&mut out, q);
-        let _ = writeln!(out, "<a href=\"/users/{}/asker\">asker</a></div>", q.id % 9973);
+        let _ = writeln!(
+            out,
+            "<a href=\"/users/{}/asker\">asker</a></div>",
+            q.id % 9973
+        );
     }
     out.push_str("</div>\n<div class=\"module js-gps-related-tags\"><h4>Related Tags</h4>\n");
     for related in crate::model::related_tags(tag) {

@@ -19,7 +19,10 @@ struct Cli {
     /// Delay before every page response, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
-    /// Port on 127.0.0.1 (0 picks a free one).
+    /// Address to listen on (0.0.0.0 inside a container).
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: std::net::IpAddr,
+    /// Port (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     port: u16,
     /// Smallest question page, in KB.
@@ -33,14 +36,23 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    anyhow::ensure!(cli.min_kb <= cli.max_kb, "--min-kb must not exceed --max-kb");
+    anyhow::ensure!(
+        cli.min_kb <= cli.max_kb,
+        "--min-kb must not exceed --max-kb"
+    );
     let site = Site::new(SiteConfig {
         pages: cli.pages,
         seed: cli.seed,
         min_bytes: cli.min_kb * 1024,
         max_bytes: cli.max_kb * 1024,
     });
-    let (addr, server) = fixture_site::server::serve(site, cli.port, Duration::from_millis(cli.latency_ms)).await?;
+    let (addr, server) = fixture_site::server::serve(
+        site,
+        cli.bind,
+        cli.port,
+        Duration::from_millis(cli.latency_ms),
+    )
+    .await?;
     println!("listening on http://{addr}");
     std::io::stdout().flush()?;
     server.await?;

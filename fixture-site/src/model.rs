@@ -11,11 +11,46 @@ use serde::Serialize;
 /// Tag names, most popular first; a skewed (Zipf-like) draw picks from them.
 /// Several need escaping in URLs or HTML, as real tags do.
 pub const TAGS: &[&str] = &[
-    "python", "javascript", "java", "c#", "html", "c++", "pandas", "reactjs", "node.js", "sql",
-    "r", "arrays", "dask", "rust", "css", "regex", "linux", "git", "django", ".net", "json",
-    "string", "numpy", "docker", "bash", "asp.net-core", "typescript", "c", "go", "scrapy",
-    "beautifulsoup", "web-scraping", "multithreading", "async-await", "dataframe", "algorithm",
-    "performance", "rabbitmq", "redis", "tokio",
+    "python",
+    "javascript",
+    "java",
+    "c#",
+    "html",
+    "c++",
+    "pandas",
+    "reactjs",
+    "node.js",
+    "sql",
+    "r",
+    "arrays",
+    "dask",
+    "rust",
+    "css",
+    "regex",
+    "linux",
+    "git",
+    "django",
+    ".net",
+    "json",
+    "string",
+    "numpy",
+    "docker",
+    "bash",
+    "asp.net-core",
+    "typescript",
+    "c",
+    "go",
+    "scrapy",
+    "beautifulsoup",
+    "web-scraping",
+    "multithreading",
+    "async-await",
+    "dataframe",
+    "algorithm",
+    "performance",
+    "rabbitmq",
+    "redis",
+    "tokio",
 ];
 
 /// Ids of deleted questions: linked from some pages, served as 404.
@@ -173,17 +208,43 @@ impl Site {
             let mut links = Vec::new();
             for _ in 0..rng.random_range(3..=12) {
                 let target = linkable[rng.random_range(0..linkable.len())];
-                links.push((Target::Question(target), FORMS[rng.random_range(0..FORMS.len())]));
+                links.push((
+                    Target::Question(target),
+                    FORMS[rng.random_range(0..FORMS.len())],
+                ));
             }
             if rng.random_bool(0.1) {
-                links.push((Target::Deleted(DELETED_BASE + rng.random_range(0..DELETED)), LinkForm::Relative));
+                links.push((
+                    Target::Deleted(DELETED_BASE + rng.random_range(0..DELETED)),
+                    LinkForm::Relative,
+                ));
             }
             let size = rng.random_range(config.min_bytes..=config.max_bytes.max(config.min_bytes));
-            let markup = if rng.random_bool(0.5) { Markup::Classic } else { Markup::Modern };
-            questions.push(Question { id, slug, title, tags, links, size, markup });
+            let markup = if rng.random_bool(0.5) {
+                Markup::Classic
+            } else {
+                Markup::Modern
+            };
+            questions.push(Question {
+                id,
+                slug,
+                title,
+                tags,
+                links,
+                size,
+                markup,
+            });
         }
-        let by_id = questions.iter().enumerate().map(|(i, q)| (q.id, i)).collect();
-        Self { config, questions, by_id }
+        let by_id = questions
+            .iter()
+            .enumerate()
+            .map(|(i, q)| (q.id, i))
+            .collect();
+        Self {
+            config,
+            questions,
+            by_id,
+        }
     }
 
     /// Routes a path (no query) to a page.
@@ -192,7 +253,11 @@ impl Site {
         match (parts.next(), parts.next(), parts.next(), parts.next()) {
             (Some("questions"), Some("tagged"), Some(tag), None) if !tag.is_empty() => {
                 let tag = percent_decode(tag);
-                if TAGS.contains(&tag.as_str()) { PagePath::Tagged(tag) } else { PagePath::Missing }
+                if TAGS.contains(&tag.as_str()) {
+                    PagePath::Tagged(tag)
+                } else {
+                    PagePath::Missing
+                }
             }
             (Some("questions"), Some(id), Some(slug), None) => {
                 match id.parse().ok().and_then(|id: u64| self.by_id.get(&id)) {
@@ -214,8 +279,11 @@ impl Site {
 
     /// The tags a listing page shows: its questions' tags plus a related-tags sidebar.
     pub fn listing_tags(&self, tag: &str) -> BTreeSet<&'static str> {
-        let mut tags: BTreeSet<&'static str> =
-            self.listing(tag).iter().flat_map(|&i| self.questions[i].tags.iter().copied()).collect();
+        let mut tags: BTreeSet<&'static str> = self
+            .listing(tag)
+            .iter()
+            .flat_map(|&i| self.questions[i].tags.iter().copied())
+            .collect();
         tags.extend(related_tags(tag));
         tags
     }
@@ -254,7 +322,8 @@ impl Site {
                         title: Some(format!("{} - {} - Stack Overflow", q.tags[0], q.title)),
                         tags: sorted(q.tags.iter().copied()),
                     };
-                    let next: Vec<String> = q.links.iter().map(|(t, _)| self.target_path(*t)).collect();
+                    let next: Vec<String> =
+                        q.links.iter().map(|(t, _)| self.target_path(*t)).collect();
                     (page, next)
                 }
                 PagePath::Tagged(tag) => {
@@ -263,10 +332,21 @@ impl Site {
                         title: Some(format!("Newest '{tag}' Questions - Stack Overflow")),
                         tags: sorted(self.listing_tags(&tag)),
                     };
-                    let next = self.listing(&tag).into_iter().map(|i| self.question_path(i)).collect();
+                    let next = self
+                        .listing(&tag)
+                        .into_iter()
+                        .map(|i| self.question_path(i))
+                        .collect();
                     (page, next)
                 }
-                PagePath::Missing => (TruthPage { status: 404, title: None, tags: Vec::new() }, Vec::new()),
+                PagePath::Missing => (
+                    TruthPage {
+                        status: 404,
+                        title: None,
+                        tags: Vec::new(),
+                    },
+                    Vec::new(),
+                ),
             };
             for path in next {
                 if seen.insert(path.clone()) {
@@ -297,7 +377,11 @@ pub fn related_tags(tag: &str) -> Vec<&'static str> {
 }
 
 fn sorted<'a>(tags: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    tags.into_iter().map(str::to_owned).collect::<BTreeSet<_>>().into_iter().collect()
+    tags.into_iter()
+        .map(str::to_owned)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 /// A skewed draw of an index below `n`: index k with weight 1/(k+1).
@@ -314,14 +398,52 @@ fn zipf(rng: &mut StdRng, n: usize) -> usize {
 }
 
 const WORDS: &[&str] = &[
-    "How", "to", "parse", "merge", "a", "list", "of", "dictionaries", "in", "async", "loop",
-    "without", "blocking", "the", "event", "queue", "Why", "does", "my", "regex", "fail", "on",
-    "nested", "tags", "Convert", "string", "into", "dataframe", "column", "with", "missing",
-    "values", "Best", "way", "scrape", "links", "from", "page", "using", "futures",
+    "How",
+    "to",
+    "parse",
+    "merge",
+    "a",
+    "list",
+    "of",
+    "dictionaries",
+    "in",
+    "async",
+    "loop",
+    "without",
+    "blocking",
+    "the",
+    "event",
+    "queue",
+    "Why",
+    "does",
+    "my",
+    "regex",
+    "fail",
+    "on",
+    "nested",
+    "tags",
+    "Convert",
+    "string",
+    "into",
+    "dataframe",
+    "column",
+    "with",
+    "missing",
+    "values",
+    "Best",
+    "way",
+    "scrape",
+    "links",
+    "from",
+    "page",
+    "using",
+    "futures",
 ];
 
 fn title_words(rng: &mut StdRng) -> Vec<&'static str> {
-    (0..rng.random_range(4..=10)).map(|_| WORDS[rng.random_range(0..WORDS.len())]).collect()
+    (0..rng.random_range(4..=10))
+        .map(|_| WORDS[rng.random_range(0..WORDS.len())])
+        .collect()
 }
 
 /// Adds the characters real titles hold that need escaping in HTML.
@@ -350,7 +472,12 @@ mod tests {
     use super::*;
 
     fn site() -> Site {
-        Site::new(SiteConfig { pages: 400, seed: 7, min_bytes: 1000, max_bytes: 2000 })
+        Site::new(SiteConfig {
+            pages: 400,
+            seed: 7,
+            min_bytes: 1000,
+            max_bytes: 2000,
+        })
     }
 
     #[test]
@@ -364,14 +491,21 @@ mod tests {
     fn routes_and_truth() {
         let site = site();
         assert_eq!(site.route(&site.question_path(3)), PagePath::Question(3));
-        assert_eq!(site.route("/questions/tagged/c%23"), PagePath::Tagged("c#".into()));
+        assert_eq!(
+            site.route("/questions/tagged/c%23"),
+            PagePath::Tagged("c#".into())
+        );
         assert_eq!(site.route("/questions/1/nope"), PagePath::Missing);
         let truth = site.truth("http://h", &["/questions/tagged/python".into()]);
         let orphan = format!("http://h{}", site.question_path(ORPHAN_EVERY - 1));
         assert!(!truth.pages.contains_key(&orphan));
         assert!(truth.pages.len() > 300, "{}", truth.pages.len());
         assert!(truth.pages.values().any(|p| p.status == 404));
-        let tagged: u64 = truth.pages.values().filter(|p| p.tags.iter().any(|t| t == "python")).count() as u64;
+        let tagged: u64 = truth
+            .pages
+            .values()
+            .filter(|p| p.tags.iter().any(|t| t == "python"))
+            .count() as u64;
         assert_eq!(truth.tag_counts["python"], tagged);
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Json, Response};
 
 use crate::html;
@@ -23,9 +23,15 @@ struct AppState {
     counts: Mutex<BTreeMap<String, u64>>,
 }
 
-/// Binds 127.0.0.1:`port` (0 picks a free one) and serves `site` until the process ends.
-pub async fn serve(site: Site, port: u16, latency: Duration) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+/// Binds `ip`:`port` (port 0 picks a free one) and serves `site` until the process ends.
+/// Absolute links use the request's `Host`, so the site works under any name.
+pub async fn serve(
+    site: Site,
+    ip: std::net::IpAddr,
+    port: u16,
+    latency: Duration,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind((ip, port)).await?;
     let addr = listener.local_addr()?;
     let state = Arc::new(AppState {
         site,
@@ -42,8 +48,12 @@ pub async fn serve(site: Site, port: u16, latency: Duration) -> anyhow::Result<(
     Ok((addr, task))
 }
 
-async fn handle(State(state): State<Arc<AppState>>, uri: Uri) -> Response {
+async fn handle(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Response {
     let path = uri.path();
+    let base = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map_or_else(|| state.base.clone(), |host| format!("http://{host}"));
     match path {
         "/__truth" => {
             let seeds: Vec<String> = uri
@@ -51,7 +61,7 @@ async fn handle(State(state): State<Arc<AppState>>, uri: Uri) -> Response {
                 .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "seeds"))
                 .map(|(_, v)| v.split(',').map(str::to_owned).collect())
                 .unwrap_or_default();
-            return Json(state.site.truth(&state.base, &seeds)).into_response();
+            return Json(state.site.truth(&base, &seeds)).into_response();
         }
         "/__stats" => {
             let counts = state.counts.lock().map(|c| c.clone()).unwrap_or_default();
@@ -59,7 +69,10 @@ async fn handle(State(state): State<Arc<AppState>>, uri: Uri) -> Response {
         }
         _ => {}
     }
-    let key = uri.path_and_query().map_or(path, |pq| pq.as_str()).to_owned();
+    let key = uri
+        .path_and_query()
+        .map_or(path, |pq| pq.as_str())
+        .to_owned();
     if let Ok(mut counts) = state.counts.lock() {
         *counts.entry(key).or_insert(0) += 1;
     }
@@ -67,9 +80,14 @@ async fn handle(State(state): State<Arc<AppState>>, uri: Uri) -> Response {
         tokio::time::sleep(state.latency).await;
     }
     let (status, body) = match state.site.route(path) {
-        PagePath::Question(i) => (StatusCode::OK, html::question(&state.site, i, &state.base)),
+        PagePath::Question(i) => (StatusCode::OK, html::question(&state.site, i, &base)),
         PagePath::Tagged(tag) => (StatusCode::OK, html::listing(&state.site, &tag)),
         PagePath::Missing => (StatusCode::NOT_FOUND, html::not_found()),
     };
-    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }

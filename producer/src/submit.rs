@@ -32,7 +32,15 @@ pub fn plan_crawl(args: &CrawlArgs) -> Result<Plan, BadInput> {
         .map(|s| canonical_seed(s).map(String::from))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| BadInput(e.to_string()))?;
-    plan(CrawlKind::Crawl, seeds, args.max_pages, args.max_depth, &args.link_pattern, &args.tag_selector, &args.allow_hosts)
+    plan(
+        CrawlKind::Crawl,
+        seeds,
+        args.max_pages,
+        args.max_depth,
+        &args.link_pattern,
+        &args.tag_selector,
+        &args.allow_hosts,
+    )
 }
 
 /// Validates `submit` arguments and reads the URL list.
@@ -53,13 +61,25 @@ pub fn plan_submit(args: &SubmitArgs) -> Result<Plan, BadInput> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let url = canonical_seed(line).map_err(|e| BadInput(format!("{} line {}: {e}", args.urls, n + 1)))?;
+        let url = canonical_seed(line)
+            .map_err(|e| BadInput(format!("{} line {}: {e}", args.urls, n + 1)))?;
         seeds.push(String::from(url));
     }
     if seeds.is_empty() {
-        return Err(BadInput(format!("{} holds no URLs: give one http(s) URL per line", args.urls)));
+        return Err(BadInput(format!(
+            "{} holds no URLs: give one http(s) URL per line",
+            args.urls
+        )));
     }
-    plan(CrawlKind::Submit, seeds, None, Some(0), DEFAULT_LINK_PATTERN, &args.tag_selector, &[])
+    plan(
+        CrawlKind::Submit,
+        seeds,
+        None,
+        Some(0),
+        DEFAULT_LINK_PATTERN,
+        &args.tag_selector,
+        &[],
+    )
 }
 
 fn plan(
@@ -71,9 +91,15 @@ fn plan(
     tag_selector: &str,
     allow_hosts: &[String],
 ) -> Result<Plan, BadInput> {
-    let mut hosts: BTreeSet<String> = allow_hosts.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+    let mut hosts: BTreeSet<String> = allow_hosts
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
     for seed in &seeds {
-        if let Some(host) = url::Url::parse(seed).ok().and_then(|u| u.host_str().map(str::to_owned)) {
+        if let Some(host) = url::Url::parse(seed)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+        {
             hosts.insert(host);
         }
     }
@@ -83,9 +109,13 @@ fn plan(
         allow_hosts: hosts.into_iter().collect(),
         max_depth,
     };
-    Extractor::new(&rules).map_err(|e| BadInput(format!("{e}: fix --tag-selector or --link-pattern")))?;
+    Extractor::new(&rules)
+        .map_err(|e| BadInput(format!("{e}: fix --tag-selector or --link-pattern")))?;
     let mut unique = BTreeSet::new();
-    let seeds = seeds.into_iter().filter(|s| unique.insert(s.clone())).collect();
+    let seeds = seeds
+        .into_iter()
+        .filter(|s| unique.insert(s.clone()))
+        .collect();
     Ok(Plan {
         spec: CrawlSpec {
             crawl_id: Uuid::new_v4(),
@@ -99,7 +129,11 @@ fn plan(
 }
 
 /// Records the crawl, publishes its seeds, prints its id and, with `--wait`, follows it.
-pub async fn launch(connect: &ConnectArgs, mut plan: Plan, wait: &WaitArgs) -> anyhow::Result<ExitCode> {
+pub async fn launch(
+    connect: &ConnectArgs,
+    mut plan: Plan,
+    wait: &WaitArgs,
+) -> anyhow::Result<ExitCode> {
     let (store, amqp) = crawlq_core::cli::connect(connect).await?;
     plan.spec.created_ms = now_ms();
     let spec = &plan.spec;

@@ -1,1 +1,300 @@
-//! placeholder
+//! The test harness: starts crawlq's real binaries and the fixture site as
+//! processes, gives each test its own queue names and key prefix, waits with
+//! generous bounds, and removes what a test left in RabbitMQ and Redis when
+//! its [`TestEnv`] is dropped (even when the test fails).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use uuid::Uuid;
+
+/// The RabbitMQ the tests use: `AMQP_URL`, or the local default.
+pub fn amqp_url() -> String {
+    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// The Redis the tests use: `REDIS_URL`, or the local default.
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into())
+}
+
+/// Path of one of the workspace's binaries, built by `cargo build --workspace --bins`
+/// into the same target directory as this test.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/<profile>/deps/suite-HASH → target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (`cargo build --workspace --bins`, which scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// One test's own namespace in RabbitMQ and Redis, and its processes.
+/// Dropping it kills the processes and deletes the queues and keys.
+pub struct TestEnv {
+    /// Queue and key prefix, unique to this test.
+    pub prefix: String,
+    /// Where the processes' logs go.
+    pub log_dir: PathBuf,
+    children: Vec<Child>,
+}
+
+impl TestEnv {
+    /// A fresh namespace named after the test.
+    pub fn new(test: &str) -> Self {
+        let prefix = format!("t-{test}-{}", &Uuid::new_v4().simple().to_string()[..8]);
+        let log_dir = std::env::temp_dir().join("crawlq-test-logs").join(&prefix);
+        let _ = std::fs::create_dir_all(&log_dir);
+        Self {
+            prefix,
+            log_dir,
+            children: Vec::new(),
+        }
+    }
+
+    /// A command for one of crawlq's binaries, pointed at this test's namespace.
+    pub fn command(&self, name: &str) -> Command {
+        let mut command = Command::new(bin(name));
+        command
+            .env("AMQP_URL", amqp_url())
+            .env("REDIS_URL", redis_url())
+            .env("CRAWLQ_QUEUE_PREFIX", &self.prefix)
+            .env("CRAWLQ_KEY_PREFIX", &self.prefix)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Starts a long-running binary (worker, aggregator) with its log in `log_dir`.
+    pub fn spawn(&mut self, name: &str, args: &[&str]) {
+        let log = self
+            .log_dir
+            .join(format!("{name}-{}.log", self.children.len()));
+        let file =
+            std::fs::File::create(&log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
+        let err = file.try_clone().unwrap_or_else(|e| panic!("log file: {e}"));
+        let child = self
+            .command(name)
+            .args(args)
+            .stdout(file)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        self.children.push(child);
+    }
+
+    /// Starts `workers` workers and `aggregators` aggregators.
+    pub fn start_stack(&mut self, workers: usize, aggregators: usize) {
+        for _ in 0..workers {
+            self.spawn("worker", &["--concurrency", "16"]);
+        }
+        for _ in 0..aggregators {
+            self.spawn("aggregator", &[]);
+        }
+    }
+
+    /// Runs the producer to completion (at most `limit`).
+    pub async fn producer(&self, args: &[&str], limit: Duration) -> Output {
+        run(self.command("producer").args(args), limit).await
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.start_kill();
+        }
+        let prefix = self.prefix.clone();
+        // Drop cannot await: clean up on a thread with its own runtime.
+        let cleaned = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(cleanup(&prefix))
+        })
+        .join();
+        if let Ok(Err(error)) = cleaned {
+            eprintln!("cleanup of {} failed: {error}", self.prefix);
+        }
+    }
+}
+
+/// Deletes every Redis key under `prefix:` and the three queues named `prefix.*`.
+pub async fn cleanup(prefix: &str) -> anyhow::Result<()> {
+    let client = redis::Client::open(redis_url())?;
+    let mut connection = client.get_multiplexed_async_connection().await?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut connection)
+        .await?;
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(&mut connection)
+            .await?;
+    }
+    let amqp =
+        lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default()).await?;
+    let channel = amqp.create_channel().await?;
+    for suffix in ["tasks", "completions", "dead"] {
+        let name = format!("{prefix}.{suffix}");
+        let _ = channel
+            .queue_delete(
+                name.as_str().into(),
+                lapin::options::QueueDeleteOptions::default(),
+            )
+            .await;
+    }
+    let _ = amqp.close(200, "bye".into()).await;
+    Ok(())
+}
+
+/// What a finished process printed.
+#[derive(Debug)]
+pub struct Output {
+    /// Exit code (None if killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Output {
+    /// Panics with both streams unless the exit code is 0.
+    pub fn assert_success(&self) -> &Self {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "exit code {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.code,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// Stdout's first line (the crawl id) and the JSON after it.
+    pub fn id_and_json<T: DeserializeOwned>(&self) -> (String, T) {
+        let (id, rest) = self.stdout.split_once('\n').unwrap_or((&self.stdout, ""));
+        let json =
+            serde_json::from_str(rest).unwrap_or_else(|e| panic!("report JSON: {e}\n{rest}"));
+        (id.trim().to_owned(), json)
+    }
+}
+
+/// Runs a command to completion within `limit`.
+pub async fn run(command: &mut Command, limit: Duration) -> Output {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start command: {e}"));
+    let output = tokio::time::timeout(limit, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("command still running after {limit:?}"))
+        .unwrap_or_else(|e| panic!("wait for command: {e}"));
+    Output {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// The fixture site running as a process.
+pub struct Site {
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    _child: Child,
+}
+
+impl Site {
+    /// Starts `fixture-site` with these arguments on a free port and waits for its address.
+    pub async fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(bin("fixture-site"))
+            .args(args)
+            .args(["--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start fixture-site: {e}"));
+        let stdout = child
+            .stdout
+            .take()
+            .unwrap_or_else(|| panic!("fixture-site stdout"));
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("fixture-site printed no address in 30s"))
+            .unwrap_or_else(|e| panic!("fixture-site stdout: {e}"))
+            .unwrap_or_else(|| panic!("fixture-site exited before printing its address"));
+        let base = line.trim_start_matches("listening on ").trim().to_owned();
+        Self {
+            base,
+            _child: child,
+        }
+    }
+
+    /// The site's truth for a crawl from these seed paths.
+    pub async fn truth(&self, seeds: &[&str]) -> fixture_truth::Truth {
+        self.get_json(&format!("/__truth?seeds={}", seeds.join(",")))
+            .await
+    }
+
+    /// Requests per path (and query) so far.
+    pub async fn stats(&self) -> std::collections::BTreeMap<String, u64> {
+        self.get_json("/__stats").await
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, path: &str) -> T {
+        let url = format!("{}{path}", self.base);
+        let response = reqwest::get(&url)
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        response
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+    }
+}
+
+/// The truth as the fixture site serves it.
+pub mod fixture_truth {
+    use std::collections::BTreeMap;
+
+    use serde::Deserialize;
+
+    /// One page of the truth.
+    #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+    pub struct Page {
+        /// HTTP status.
+        pub status: u16,
+        /// Title.
+        pub title: Option<String>,
+        /// Sorted tags.
+        pub tags: Vec<String>,
+    }
+
+    /// Every reachable page and the tag tally.
+    #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+    pub struct Truth {
+        /// URL → page.
+        pub pages: BTreeMap<String, Page>,
+        /// Tag → pages.
+        pub tag_counts: BTreeMap<String, u64>,
+    }
+}

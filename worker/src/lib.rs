@@ -61,7 +61,14 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let handler = Arc::new(Worker::new(config, transport.clone(), store)?);
     info!(concurrency = config.concurrency, "worker consuming tasks");
-    consume::serve(transport, Queue::Tasks, usize::from(config.concurrency), handler, shutdown).await?;
+    consume::serve(
+        transport,
+        Queue::Tasks,
+        usize::from(config.concurrency),
+        handler,
+        shutdown,
+    )
+    .await?;
     info!("worker stopped");
     Ok(())
 }
@@ -70,10 +77,13 @@ pub async fn run(
 pub struct Worker {
     fetcher: Fetcher,
     parse_slots: Arc<Semaphore>,
-    extractors: Mutex<HashMap<(String, String, Vec<String>), Arc<Extractor>>>,
+    extractors: Mutex<HashMap<RulesKey, Arc<Extractor>>>,
     transport: Arc<dyn Transport>,
     store: Arc<dyn Store>,
 }
+
+/// What an extractor depends on: tag selector, link pattern, allowed hosts.
+type RulesKey = (String, String, Vec<String>);
 
 /// Extractors kept per distinct set of crawl rules before the cache is cleared.
 const EXTRACTOR_CACHE: usize = 64;
@@ -111,7 +121,10 @@ impl Worker {
             rules.link_pattern.clone(),
             rules.allow_hosts.clone(),
         );
-        let mut cache = self.extractors.lock().map_err(|_| "extractor cache poisoned".to_owned())?;
+        let mut cache = self
+            .extractors
+            .lock()
+            .map_err(|_| "extractor cache poisoned".to_owned())?;
         if let Some(extractor) = cache.get(&key) {
             return Ok(extractor.clone());
         }
@@ -159,7 +172,9 @@ impl Worker {
     }
 
     async fn fetch_and_extract(&self, task: &Task) -> Result<(Url, Extracted), Failure> {
-        let extractor = self.extractor(&task.rules).map_err(Failure::without_status)?;
+        let extractor = self
+            .extractor(&task.rules)
+            .map_err(Failure::without_status)?;
         let page = self.fetcher.fetch(&task.url).await.map_err(Failure::from)?;
         let _slot = self
             .parse_slots

@@ -27,7 +27,9 @@ fn real_pages() -> Option<PathBuf> {
 #[test]
 fn extraction_matches_expected_json_on_real_pages() {
     let Some(dir) = real_pages() else {
-        eprintln!("SKIPPED: ../shared/real-pages is not beside this checkout; real-page extraction not checked");
+        eprintln!(
+            "SKIPPED: ../shared/real-pages is not beside this checkout; real-page extraction not checked"
+        );
         return;
     };
     let expected: std::collections::BTreeMap<String, Expected> =
@@ -44,7 +46,11 @@ fn extraction_matches_expected_json_on_real_pages() {
         })
         .unwrap();
         let got = extractor.extract(&html, &base);
-        assert_eq!(got.title.as_deref(), Some(want.title.as_str()), "title of {file}");
+        assert_eq!(
+            got.title.as_deref(),
+            Some(want.title.as_str()),
+            "title of {file}"
+        );
         assert_eq!(got.tags, want.tags, "tags of {file}");
         assert_eq!(got.links, want.links, "links of {file}");
     }

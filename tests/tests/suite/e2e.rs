@@ -1,0 +1,272 @@
+//! The distributed crawl end to end: the fixture site, worker and aggregator
+//! processes, and `producer` against the real RabbitMQ and Redis. Every
+//! assertion is exact: the report equals the site's truth, and every page is
+//! requested exactly once.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crawlq_core::report::{Report, TaskState};
+use crawlq_tests::fixture_truth::Truth;
+use crawlq_tests::{Site, TestEnv};
+
+/// Generous bound for one crawl of a few thousand pages on a 2-core machine.
+const CRAWL_LIMIT: Duration = Duration::from_secs(600);
+const SEED: &str = "/questions/tagged/python";
+
+/// Asserts the report holds exactly the truth's pages and tally.
+fn assert_matches_truth(report: &Report, truth: &Truth) {
+    let pages: BTreeMap<&str, _> = report.pages.iter().map(|p| (p.url.as_str(), p)).collect();
+    let missing: Vec<_> = truth
+        .pages
+        .keys()
+        .filter(|u| !pages.contains_key(u.as_str()))
+        .collect();
+    let extra: Vec<_> = pages
+        .keys()
+        .filter(|u| !truth.pages.contains_key(**u))
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}\nextra {extra:?}"
+    );
+    for (url, want) in &truth.pages {
+        let got = pages[url.as_str()];
+        assert_eq!(
+            (got.status, &got.title, &got.tags),
+            (Some(want.status), &want.title, &want.tags),
+            "page {url}"
+        );
+        let state = if want.status == 200 {
+            TaskState::Done
+        } else {
+            TaskState::Failed
+        };
+        assert_eq!(got.state, state, "state of {url}");
+    }
+    assert_eq!(report.tag_counts, truth.tag_counts, "tag tally");
+    let failed = truth.pages.values().filter(|p| p.status != 200).count() as u64;
+    assert_eq!(report.status.failed, failed);
+    assert_eq!(report.status.done, truth.pages.len() as u64 - failed);
+}
+
+/// A page's url, status, title, tags and error.
+type PageFacts = (
+    String,
+    Option<u16>,
+    Option<String>,
+    Vec<String>,
+    Option<String>,
+);
+
+/// The report without what differs between two runs of the same crawl (ids, timings).
+fn stable(report: &Report) -> Vec<PageFacts> {
+    report
+        .pages
+        .iter()
+        .map(|p| {
+            (
+                p.url.clone(),
+                p.status,
+                p.title.clone(),
+                p.tags.clone(),
+                p.error.clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn full_crawl_equals_truth_fetches_each_page_once_and_repeats_identically() {
+    let site = Site::start(&["--pages", "2000", "--seed", "1"]).await;
+    let mut env = TestEnv::new("full");
+    env.start_stack(2, 1);
+    let seed = format!("{}{SEED}", site.base);
+
+    let out = env
+        .producer(&["crawl", &seed, "--wait", "--json"], CRAWL_LIMIT)
+        .await;
+    let (crawl_id, report): (String, Report) = out.assert_success().id_and_json();
+    assert_eq!(
+        crawl_id,
+        report.status.crawl_id.to_string(),
+        "crawl id printed first"
+    );
+    let truth = site.truth(&[SEED]).await;
+    assert!(
+        truth.pages.len() > 1900,
+        "the site should reach most of its 2000 pages"
+    );
+    assert_matches_truth(&report, &truth);
+
+    let stats = site.stats().await;
+    let truth_paths: BTreeMap<String, u64> = truth
+        .pages
+        .keys()
+        .map(|url| (url.trim_start_matches(&site.base).to_owned(), 1))
+        .collect();
+    assert_eq!(
+        stats, truth_paths,
+        "every reachable page requested exactly once, nothing else"
+    );
+
+    // One future, read back by its task id.
+    let page = report.pages.iter().find(|p| p.status == Some(200)).unwrap();
+    let out = env
+        .producer(
+            &["result", &page.task_id.to_string(), "--json"],
+            CRAWL_LIMIT,
+        )
+        .await;
+    let view: crawlq_core::report::TaskView =
+        serde_json::from_str(&out.assert_success().stdout).unwrap();
+    let result = view.result.unwrap();
+    assert_eq!(
+        (view.state, &result.title, &result.tags),
+        (TaskState::Done, &page.title, &page.tags)
+    );
+    assert!(!result.links.is_empty());
+
+    let again = env
+        .producer(
+            &["crawl", &seed, "--wait", "--json", "--quiet"],
+            CRAWL_LIMIT,
+        )
+        .await;
+    let (second_id, second): (String, Report) = again.assert_success().id_and_json();
+    assert_ne!(second_id, crawl_id);
+    assert_eq!(stable(&second), stable(&report), "same crawl, same report");
+    assert_eq!(second.tag_counts, report.tag_counts);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_pages_stops_at_exactly_that_many_pages() {
+    let site = Site::start(&["--pages", "2000", "--seed", "2"]).await;
+    let mut env = TestEnv::new("maxpages");
+    env.start_stack(2, 1);
+    let seed = format!("{}{SEED}", site.base);
+    let out = env
+        .producer(
+            &["crawl", &seed, "--max-pages", "100", "--wait", "--json"],
+            CRAWL_LIMIT,
+        )
+        .await;
+    let (_, report): (String, Report) = out.assert_success().id_and_json();
+    assert_eq!(report.pages.len(), 100);
+    assert_eq!(report.status.done + report.status.failed, 100);
+    assert_eq!(report.status.discovered, 100);
+    let truth = site.truth(&[SEED]).await;
+    let mut tally = BTreeMap::new();
+    for page in &report.pages {
+        let want = &truth.pages[&page.url];
+        assert_eq!(
+            (page.status, &page.tags),
+            (Some(want.status), &want.tags),
+            "{}",
+            page.url
+        );
+        for tag in &page.tags {
+            *tally.entry(tag.clone()).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(
+        report.tag_counts, tally,
+        "the tally counts exactly the crawled pages"
+    );
+    let requests: u64 = site.stats().await.values().sum();
+    assert_eq!(requests, 100, "exactly 100 pages fetched");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn submit_scrapes_a_fixed_list_without_following_links() {
+    let site = Site::start(&["--pages", "300", "--seed", "3"]).await;
+    let mut env = TestEnv::new("submit");
+    env.start_stack(2, 1);
+    let truth = site.truth(&[SEED]).await;
+    let mut urls: Vec<&String> = truth
+        .pages
+        .iter()
+        .filter(|(_, p)| p.status == 200)
+        .map(|(u, _)| u)
+        .take(48)
+        .collect();
+    let missing = format!("{}/questions/1/not-there", site.base);
+    let not_html = format!("{}/__stats", site.base);
+    urls.push(&missing);
+    urls.push(&not_html);
+    let list = env.log_dir.join("urls.txt");
+    let text: String = urls.iter().map(|u| format!("{u}\n")).collect();
+    std::fs::write(&list, format!("# fifty URLs\n\n{text}")).unwrap();
+
+    let out = env
+        .producer(
+            &[
+                "submit",
+                "--urls",
+                list.to_str().unwrap(),
+                "--wait",
+                "--json",
+            ],
+            CRAWL_LIMIT,
+        )
+        .await;
+    let (_, report): (String, Report) = out.assert_success().id_and_json();
+    assert_eq!(report.pages.len(), 50);
+    assert_eq!((report.status.done, report.status.failed), (48, 2));
+    for page in &report.pages {
+        assert_eq!(page.depth, 0);
+        if let Some(want) = truth.pages.get(&page.url) {
+            assert_eq!(
+                (page.status, &page.title, &page.tags),
+                (Some(200), &want.title, &want.tags)
+            );
+        }
+    }
+    let failure = |url: &str| report.pages.iter().find(|p| p.url == url).unwrap();
+    assert_eq!(
+        (failure(&missing).status, failure(&missing).error.as_deref()),
+        (Some(404), Some("HTTP 404"))
+    );
+    assert_eq!(failure(&not_html).status, Some(200));
+    assert!(
+        failure(&not_html)
+            .error
+            .as_deref()
+            .unwrap()
+            .starts_with("not HTML"),
+        "{:?}",
+        failure(&not_html)
+    );
+    let page_requests: u64 = site
+        .stats()
+        .await
+        .iter()
+        .filter(|(p, _)| p.starts_with("/questions"))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(page_requests, 49, "48 pages and one 404, no links followed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_crawls_at_once_on_one_stack_do_not_mix() {
+    let (a, b) = tokio::join!(
+        Site::start(&["--pages", "600", "--seed", "4"]),
+        Site::start(&["--pages", "600", "--seed", "5"])
+    );
+    let mut env = TestEnv::new("two");
+    env.start_stack(2, 1);
+    let (seed_a, seed_b) = (
+        format!("{}{SEED}", a.base),
+        format!("{}/questions/tagged/rust", b.base),
+    );
+    let args_a = ["crawl", &seed_a, "--wait", "--json", "--quiet"];
+    let args_b = ["crawl", &seed_b, "--wait", "--json", "--quiet"];
+    let (out_a, out_b) = tokio::join!(
+        env.producer(&args_a, CRAWL_LIMIT),
+        env.producer(&args_b, CRAWL_LIMIT)
+    );
+    let (_, report_a): (String, Report) = out_a.assert_success().id_and_json();
+    let (_, report_b): (String, Report) = out_b.assert_success().id_and_json();
+    assert_matches_truth(&report_a, &a.truth(&[SEED]).await);
+    assert_matches_truth(&report_b, &b.truth(&["/questions/tagged/rust"]).await);
+}

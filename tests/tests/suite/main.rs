@@ -1,0 +1,14 @@
+//! crawlq's one integration test binary.
+//!
+//! - [`real_pages`]: extraction on real saved Stack Overflow pages.
+//! - [`e2e`]: the distributed crawl with the real binaries, RabbitMQ, Redis and the fixture site.
+//! - [`compose`]: docker-compose.yml, checked by a parser.
+//! - [`cli`]: bad input and unreachable services get one clear line and a non-zero exit.
+
+// Test code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used)]
+
+mod cli;
+mod compose;
+mod e2e;
+mod real_pages;
