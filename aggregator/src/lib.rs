@@ -17,12 +17,23 @@ use crawlq_core::transport::{self, Queue, Transport};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
+/// Completions processed at once by default.
+pub const DEFAULT_CONCURRENCY: u16 = 64;
+
 /// The aggregator's settings.
 #[derive(Debug, Clone, Args)]
 pub struct AggregatorConfig {
     /// Completions processed at once (also the RabbitMQ prefetch).
-    #[arg(long, env = "AGGREGATOR_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, env = "AGGREGATOR_CONCURRENCY", default_value_t = DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
+}
+
+impl Default for AggregatorConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: DEFAULT_CONCURRENCY,
+        }
+    }
 }
 
 /// Consumes completions until `shutdown`.

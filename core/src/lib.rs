@@ -9,9 +9,12 @@
 //!   per-crawl [`message::Rules`] every task carries.
 //! - [`links`]: URL canonicalisation and the link rule (which links a crawl follows).
 //! - [`extract`]: parsing one page, once, into title, tags and links. Pure and synchronous.
+//! - [`export`]: a crawl's pages as JSON Lines or CSV.
 //! - [`names`]: queue names and the Redis key scheme.
-//! - [`transport`]: the task/completion transport seam; [`amqp`] is its RabbitMQ implementation.
-//! - [`store`]: the crawl-state seam; [`redis_store`] is its Redis implementation.
+//! - [`transport`]: the task/completion transport seam; [`amqp`] is its RabbitMQ
+//!   implementation, [`memory`] its in-process one (local mode).
+//! - [`store`]: the crawl-state seam; [`redis_store`] is its Redis implementation,
+//!   [`memory_store`] its in-process one (local mode).
 //! - [`consume`]: the consumer loop every long-running process shares: bounded
 //!   concurrency, ack / retry / dead-letter decided in one place, graceful stop.
 //! - [`report`]: the status, report and per-task views the producer prints.
@@ -20,8 +23,11 @@
 pub mod amqp;
 pub mod cli;
 pub mod consume;
+pub mod export;
 pub mod extract;
 pub mod links;
+pub mod memory;
+pub mod memory_store;
 pub mod message;
 pub mod names;
 pub mod redis_store;

@@ -11,7 +11,9 @@ use uuid::Uuid;
 
 use crate::message::{Outcome, PageResult};
 use crate::names::Keys;
-use crate::report::{ClaimRecord, Counters, CrawlStatus, Report, TaskState, TaskView, now_ms};
+use crate::report::{
+    ClaimRecord, Counters, CrawlStatus, PageRecord, Report, TaskState, TaskView, now_ms,
+};
 use crate::store::{Applied, Claim, CrawlKind, CrawlSpec, Store, StoreError};
 
 /// How long to wait for Redis to accept a connection or answer a command.
@@ -105,31 +107,97 @@ impl RedisStore {
         })
     }
 
-    async fn spec_and_status(
-        &self,
-        crawl_id: Uuid,
-    ) -> Result<Option<(CrawlSpec, CrawlStatus)>, StoreError> {
+    /// A crawl's status from its meta hash alone.
+    async fn read_status(&self, crawl_id: Uuid) -> Result<Option<CrawlStatus>, StoreError> {
         let meta: HashMap<String, String> = self
             .connection
             .clone()
             .hgetall(self.keys.meta(crawl_id))
             .await
             .map_err(unavailable)?;
-        let Some(spec) = meta.get("spec") else {
+        status_from_meta(&meta)
+    }
+
+    /// Everything about a crawl, read in one MULTI/EXEC so the parts agree.
+    async fn snapshot(&self, crawl_id: Uuid) -> Result<Option<Snapshot>, StoreError> {
+        let (meta, tally, claims, mut states, mut results): RawCrawl = redis::pipe()
+            .atomic()
+            .hgetall(self.keys.meta(crawl_id))
+            .hgetall(self.keys.tally(crawl_id))
+            .hgetall(self.keys.tasks(crawl_id))
+            .hgetall(self.keys.state(crawl_id))
+            .hgetall(self.keys.results(crawl_id))
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)?;
+        let Some(status) = status_from_meta(&meta)? else {
             return Ok(None);
         };
-        let spec: CrawlSpec =
-            serde_json::from_str(spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let field = |name: &str| meta.get(name).and_then(|v| v.parse::<u64>().ok());
-        let counters = Counters {
-            created: field("created").unwrap_or(0),
-            started: field("started").unwrap_or(0),
-            done: field("done").unwrap_or(0),
-            failed: field("failed").unwrap_or(0),
-        };
-        let status = CrawlStatus::new(&spec, counters, field("finished_ms"), now_ms());
-        Ok(Some((spec, status)))
+        let corrupt = |what: &str, value: &str| StoreError::Corrupt(format!("{what} {value:?}"));
+        let mut pages = claims
+            .into_iter()
+            .map(|(tid, claim)| {
+                let task_id = tid.parse::<Uuid>().map_err(|_| corrupt("task id", &tid))?;
+                let record = ClaimRecord::decode(&claim).ok_or_else(|| corrupt("claim", &claim))?;
+                let result = results
+                    .remove(&tid)
+                    .map(|json| serde_json::from_str::<PageResult>(&json))
+                    .transpose()
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok(PageRecord::new(
+                    task_id,
+                    record,
+                    states.remove(&tid).as_deref(),
+                    result,
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        pages.sort_by(|a, b| a.url.cmp(&b.url));
+        crate::report::settle_depths(&mut pages);
+        Ok(Some(Snapshot {
+            status,
+            tally,
+            pages,
+        }))
     }
+}
+
+/// A crawl's hashes as read: meta, tally, tasks, state, results.
+type RawCrawl = (
+    HashMap<String, String>,
+    BTreeMap<String, u64>,
+    HashMap<String, String>,
+    HashMap<String, String>,
+    HashMap<String, String>,
+);
+
+/// A crawl read at one instant.
+struct Snapshot {
+    status: CrawlStatus,
+    tally: BTreeMap<String, u64>,
+    pages: Vec<PageRecord>,
+}
+
+/// The status from a meta hash; `None` when the crawl does not exist.
+fn status_from_meta(meta: &HashMap<String, String>) -> Result<Option<CrawlStatus>, StoreError> {
+    let Some(spec) = meta.get("spec") else {
+        return Ok(None);
+    };
+    let spec: CrawlSpec =
+        serde_json::from_str(spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let field = |name: &str| meta.get(name).and_then(|v| v.parse::<u64>().ok());
+    let counters = Counters {
+        created: field("created").unwrap_or(0),
+        started: field("started").unwrap_or(0),
+        done: field("done").unwrap_or(0),
+        failed: field("failed").unwrap_or(0),
+    };
+    Ok(Some(CrawlStatus::new(
+        &spec,
+        counters,
+        field("finished_ms"),
+        now_ms(),
+    )))
 }
 
 #[async_trait]
@@ -207,10 +275,7 @@ impl Store for RedisStore {
     }
 
     async fn status(&self, crawl_id: Uuid) -> Result<Option<CrawlStatus>, StoreError> {
-        Ok(self
-            .spec_and_status(crawl_id)
-            .await?
-            .map(|(_, status)| status))
+        self.read_status(crawl_id).await
     }
 
     async fn task(&self, task_id: Uuid) -> Result<Option<TaskView>, StoreError> {
@@ -260,47 +325,27 @@ impl Store for RedisStore {
         }))
     }
 
-    async fn report(&self, crawl_id: Uuid) -> Result<Option<Report>, StoreError> {
-        let Some((_, status)) = self.spec_and_status(crawl_id).await? else {
-            return Ok(None);
-        };
-        let (tally, claims, states, results): (
-            BTreeMap<String, u64>,
-            HashMap<String, String>,
-            HashMap<String, String>,
-            HashMap<String, String>,
-        ) = redis::pipe()
+    async fn tally(&self, crawl_id: Uuid) -> Result<BTreeMap<String, u64>, StoreError> {
+        self.connection
+            .clone()
             .hgetall(self.keys.tally(crawl_id))
-            .hgetall(self.keys.tasks(crawl_id))
-            .hgetall(self.keys.state(crawl_id))
-            .hgetall(self.keys.results(crawl_id))
-            .query_async(&mut self.connection.clone())
             .await
-            .map_err(unavailable)?;
-        let corrupt = |what: &str, value: &str| StoreError::Corrupt(format!("{what} {value:?}"));
-        let id = |text: &String| text.parse::<Uuid>().map_err(|_| corrupt("task id", text));
-        let claims = claims
-            .iter()
-            .map(|(tid, c)| {
-                Ok((
-                    id(tid)?,
-                    ClaimRecord::decode(c).ok_or_else(|| corrupt("claim", c))?,
-                ))
-            })
-            .collect::<Result<HashMap<_, _>, StoreError>>()?;
-        let states = states
-            .into_iter()
-            .map(|(tid, s)| Ok((id(&tid)?, s)))
-            .collect::<Result<HashMap<_, _>, StoreError>>()?;
-        let results = results
-            .iter()
-            .map(|(tid, json)| {
-                let result =
-                    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                Ok((id(tid)?, result))
-            })
-            .collect::<Result<HashMap<_, _>, StoreError>>()?;
-        Ok(Some(Report::build(status, tally, claims, &states, results)))
+            .map_err(unavailable)
+    }
+
+    async fn pages(&self, crawl_id: Uuid) -> Result<Vec<PageRecord>, StoreError> {
+        Ok(self
+            .snapshot(crawl_id)
+            .await?
+            .map(|s| s.pages)
+            .unwrap_or_default())
+    }
+
+    async fn report(&self, crawl_id: Uuid) -> Result<Option<Report>, StoreError> {
+        Ok(self
+            .snapshot(crawl_id)
+            .await?
+            .map(|s| Report::build(s.status, s.tally, &s.pages)))
     }
 
     async fn delete(&self, crawl_id: Uuid) -> Result<bool, StoreError> {

@@ -3,13 +3,13 @@
 //! pure functions shared by both store implementations, so local and
 //! distributed crawls report alike.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::message::{Outcome, PageResult};
+use crate::message::PageResult;
 use crate::store::{CrawlKind, CrawlSpec};
 
 /// Whether a crawl still has work.
@@ -101,15 +101,16 @@ impl CrawlStatus {
         }
     }
 
-    /// One line for progress output.
+    /// One line for progress output and `producer status`.
     pub fn line(&self) -> String {
         format!(
-            "{} done, {} failed, {} queued, {} in flight, {} discovered, {:.1} pages/s, {:.1}s",
+            "{}/{} pages ({} done, {} failed, {} queued, {} in flight), {:.1} pages/s, {:.1}s elapsed",
+            self.done + self.failed,
+            self.discovered,
             self.done,
             self.failed,
             self.queued,
             self.in_flight,
-            self.discovered,
             self.pages_per_s,
             self.elapsed_s
         )
@@ -167,7 +168,7 @@ pub struct PageEntry {
     pub url: String,
     /// Its task id.
     pub task_id: Uuid,
-    /// The depth at which it was first discovered.
+    /// Its shortest link distance from a seed among crawled pages.
     pub depth: u32,
     /// Where its task stands.
     pub state: TaskState,
@@ -222,44 +223,99 @@ impl ClaimRecord {
     }
 }
 
+/// One claimed page as a store holds it: claim, state and (once finished) result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRecord {
+    /// Its task id.
+    pub task_id: Uuid,
+    /// Its URL.
+    pub url: String,
+    /// Its shortest link distance from a seed among crawled pages (see [`settle_depths`]).
+    pub depth: u32,
+    /// Where its task stands.
+    pub state: TaskState,
+    /// Its result, once finished.
+    pub result: Option<PageResult>,
+}
+
+impl PageRecord {
+    /// Builds a record from a store's raw claim, state code and result;
+    /// a result is shown only once its completion is applied.
+    pub fn new(
+        task_id: Uuid,
+        claim: ClaimRecord,
+        state: Option<&str>,
+        result: Option<PageResult>,
+    ) -> Self {
+        let state = TaskState::from_code(state, result.is_some());
+        let result = result.filter(|_| matches!(state, TaskState::Done | TaskState::Failed));
+        Self {
+            task_id,
+            url: claim.url,
+            depth: claim.depth,
+            state,
+            result,
+        }
+    }
+}
+
+/// Sets each page's depth to its shortest link distance from a seed over the
+/// links of the pages crawled, so depths do not depend on which parent's
+/// completion happened to arrive first. Seeds are the pages claimed at depth 0;
+/// pages the known links do not reach keep the depth they were claimed at.
+pub fn settle_depths(pages: &mut [PageRecord]) {
+    let index: HashMap<String, usize> = pages
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.url.clone(), i))
+        .collect();
+    let mut settled: Vec<Option<u32>> = pages.iter().map(|p| (p.depth == 0).then_some(0)).collect();
+    let mut queue: VecDeque<usize> = (0..pages.len()).filter(|&i| pages[i].depth == 0).collect();
+    while let Some(i) = queue.pop_front() {
+        let depth = settled[i].unwrap_or(0) + 1;
+        let Some(result) = &pages[i].result else {
+            continue;
+        };
+        for link in &result.links {
+            if let Some(&j) = index.get(link)
+                && settled[j].is_none()
+            {
+                settled[j] = Some(depth);
+                queue.push_back(j);
+            }
+        }
+    }
+    for (page, depth) in pages.iter_mut().zip(settled) {
+        if let Some(depth) = depth {
+            page.depth = depth;
+        }
+    }
+}
+
 impl Report {
-    /// Assembles a report from a store's raw data: claims, state codes and results by task id.
+    /// Assembles a report from a crawl's status, tally and pages.
     pub fn build(
         status: CrawlStatus,
         tag_counts: BTreeMap<String, u64>,
-        claims: HashMap<Uuid, ClaimRecord>,
-        states: &HashMap<Uuid, String>,
-        mut results: HashMap<Uuid, PageResult>,
+        records: &[PageRecord],
     ) -> Self {
         let mut failures = BTreeMap::new();
-        let mut pages: Vec<PageEntry> = claims
-            .into_iter()
-            .map(|(task_id, claim)| {
-                let result = results.remove(&task_id);
-                let state = TaskState::from_code(
-                    states.get(&task_id).map(String::as_str),
-                    result.is_some(),
-                );
-                let result =
-                    result.filter(|_| matches!(state, TaskState::Done | TaskState::Failed));
-                if let Some(PageResult {
-                    outcome: Outcome::Failed,
-                    error,
-                    ..
-                }) = &result
-                {
+        let pages = records
+            .iter()
+            .map(|record| {
+                let (status, title, tags, error) = match &record.result {
+                    Some(r) => (r.status, r.title.clone(), r.tags.clone(), r.error.clone()),
+                    None => (None, None, Vec::new(), None),
+                };
+                if record.state == TaskState::Failed {
                     let reason = error.clone().unwrap_or_else(|| "unknown".into());
                     *failures.entry(reason).or_insert(0) += 1;
                 }
-                let (status, title, tags, error) = match result {
-                    Some(r) => (r.status, r.title, r.tags, r.error),
-                    None => (None, None, Vec::new(), None),
-                };
                 PageEntry {
-                    url: claim.url,
-                    task_id,
-                    depth: claim.depth,
-                    state,
+                    url: record.url.clone(),
+                    task_id: record.task_id,
+                    depth: record.depth,
+                    state: record.state,
                     status,
                     title,
                     tags,
@@ -267,7 +323,6 @@ impl Report {
                 }
             })
             .collect();
-        pages.sort_by(|a, b| a.url.cmp(&b.url));
         Self {
             status,
             tag_counts,
@@ -344,6 +399,46 @@ mod tests {
             (parent, 3, "http://x/questions/1/a|b")
         );
         assert_eq!(ClaimRecord::decode("garbage"), None);
+    }
+
+    fn page(url: &str, depth: u32, links: &[&str]) -> PageRecord {
+        let claim = ClaimRecord {
+            parent: Uuid::nil(),
+            depth,
+            url: url.into(),
+        };
+        let result = PageResult {
+            crawl_id: Uuid::nil(),
+            task_id: Uuid::nil(),
+            url: url.into(),
+            final_url: None,
+            depth,
+            outcome: crate::message::Outcome::Done,
+            status: Some(200),
+            title: None,
+            tags: vec![],
+            links: links.iter().map(|l| l.to_string()).collect(),
+            error: None,
+            fetched_at_ms: 0,
+            elapsed_ms: 0,
+        };
+        PageRecord::new(Uuid::nil(), claim, Some("d"), Some(result))
+    }
+
+    #[test]
+    fn depths_settle_to_the_shortest_path_whatever_the_claim_order() {
+        // c was claimed through the long way round (depth 3) but s links it directly.
+        let mut pages = vec![
+            page("s", 0, &["a", "c"]),
+            page("a", 1, &["b"]),
+            page("b", 2, &["c"]),
+            page("c", 3, &["d"]),
+            page("d", 4, &[]),
+            page("lost", 7, &[]),
+        ];
+        settle_depths(&mut pages);
+        let depths: Vec<u32> = pages.iter().map(|p| p.depth).collect();
+        assert_eq!(depths, [0, 1, 2, 1, 2, 7]);
     }
 
     #[test]

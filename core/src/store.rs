@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::message::{PageResult, Rules};
-use crate::report::{CrawlStatus, Report, TaskView};
+use std::collections::BTreeMap;
+
+use crate::report::{CrawlStatus, PageRecord, Report, TaskView};
 
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
@@ -99,8 +101,21 @@ pub trait Store: Send + Sync {
     /// One task's future: its state and, once finished, its result.
     async fn task(&self, task_id: Uuid) -> Result<Option<TaskView>, StoreError>;
 
+    /// A crawl's tag tally (empty for an unknown crawl).
+    async fn tally(&self, crawl_id: Uuid) -> Result<BTreeMap<String, u64>, StoreError>;
+
+    /// Every claimed page of a crawl with its state and result, sorted by URL.
+    async fn pages(&self, crawl_id: Uuid) -> Result<Vec<PageRecord>, StoreError>;
+
     /// The full report of a crawl, or `None` for an unknown crawl.
-    async fn report(&self, crawl_id: Uuid) -> Result<Option<Report>, StoreError>;
+    async fn report(&self, crawl_id: Uuid) -> Result<Option<Report>, StoreError> {
+        let Some(status) = self.status(crawl_id).await? else {
+            return Ok(None);
+        };
+        let tally = self.tally(crawl_id).await?;
+        let pages = self.pages(crawl_id).await?;
+        Ok(Some(Report::build(status, tally, &pages)))
+    }
 
     /// Deletes every key of a crawl. Returns false when it did not exist.
     async fn delete(&self, crawl_id: Uuid) -> Result<bool, StoreError>;

@@ -163,6 +163,8 @@ pub struct TruthPage {
     pub title: Option<String>,
     /// Sorted unique tags.
     pub tags: Vec<String>,
+    /// Shortest link distance from a seed.
+    pub depth: u32,
 }
 
 /// What a crawl from given seeds must find: every reachable page and the tally.
@@ -306,14 +308,14 @@ impl Site {
     /// with every URL under `base` (e.g. `http://127.0.0.1:8080`).
     pub fn truth(&self, base: &str, seeds: &[String]) -> Truth {
         let mut pages = BTreeMap::new();
-        let mut queue: VecDeque<String> = VecDeque::new();
+        let mut queue: VecDeque<(String, u32)> = VecDeque::new();
         let mut seen = BTreeSet::new();
         for seed in seeds {
             if seen.insert(seed.clone()) {
-                queue.push_back(seed.clone());
+                queue.push_back((seed.clone(), 0));
             }
         }
-        while let Some(path) = queue.pop_front() {
+        while let Some((path, depth)) = queue.pop_front() {
             let (page, next) = match self.route(&path) {
                 PagePath::Question(i) => {
                     let q = &self.questions[i];
@@ -321,6 +323,7 @@ impl Site {
                         status: 200,
                         title: Some(format!("{} - {} - Stack Overflow", q.tags[0], q.title)),
                         tags: sorted(q.tags.iter().copied()),
+                        depth,
                     };
                     let next: Vec<String> =
                         q.links.iter().map(|(t, _)| self.target_path(*t)).collect();
@@ -331,6 +334,7 @@ impl Site {
                         status: 200,
                         title: Some(format!("Newest '{tag}' Questions - Stack Overflow")),
                         tags: sorted(self.listing_tags(&tag)),
+                        depth,
                     };
                     let next = self
                         .listing(&tag)
@@ -344,13 +348,14 @@ impl Site {
                         status: 404,
                         title: None,
                         tags: Vec::new(),
+                        depth,
                     },
                     Vec::new(),
                 ),
             };
             for path in next {
                 if seen.insert(path.clone()) {
-                    queue.push_back(path);
+                    queue.push_back((path, depth + 1));
                 }
             }
             pages.insert(format!("{base}{path}"), page);

@@ -2,11 +2,16 @@
 //! (claiming their seeds in the store and publishing their tasks), and reads
 //! status, one task's future, reports and deletions from the store.
 //!
+//! With `--local`, the same crawl runs in this process: the worker's and the
+//! aggregator's code on the in-memory transport and store ([`local`]).
+//!
 //! # Layout
 //! - [`submit`]: turning `crawl` and `submit` arguments into a crawl spec and its seed tasks.
-//! - [`wait`]: following a crawl to its end with progress on stderr.
+//! - [`local`]: local mode, the whole stack in one process.
+//! - [`wait`]: following a crawl to its end with progress on stderr, then the report.
 //! - this file: the command-line interface and [`run`].
 
+pub mod local;
 pub mod submit;
 pub mod wait;
 
@@ -14,12 +19,14 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use crawlq_core::cli::ConnectArgs;
+use crawlq_core::export::{self, Format};
 use crawlq_core::links::DEFAULT_LINK_PATTERN;
 use crawlq_core::message::DEFAULT_TAG_SELECTOR;
 use crawlq_core::redis_store::RedisStore;
 use crawlq_core::report::TaskView;
 use crawlq_core::store::Store;
 use uuid::Uuid;
+use worker::WorkerConfig;
 
 /// Input the user must fix: reported on one line with exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +64,17 @@ enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// Write every page of a crawl as JSON Lines or CSV.
+    Export {
+        /// The crawl id.
+        crawl_id: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: Format,
+        /// Write to this file instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+    },
     /// One task's future: its state, URL, title, tags, links or error.
     Result {
         /// The task id.
@@ -93,9 +111,9 @@ pub struct CrawlArgs {
     /// Also follow links to this host (repeatable); seeds' hosts always are.
     #[arg(long = "allow-host", value_name = "HOST")]
     pub allow_hosts: Vec<String>,
-    /// Waiting and output.
+    /// Where the crawl runs, waiting and output.
     #[command(flatten)]
-    pub wait: WaitArgs,
+    pub run: RunArgs,
 }
 
 /// Arguments of `submit`.
@@ -107,6 +125,21 @@ pub struct SubmitArgs {
     /// CSS selector of a page's tags.
     #[arg(long, default_value = DEFAULT_TAG_SELECTOR)]
     pub tag_selector: String,
+    /// Where the crawl runs, waiting and output.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Where a crawl runs.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Run the whole crawl in this process on in-memory queues, no RabbitMQ or
+    /// Redis needed (implies --wait).
+    #[arg(long)]
+    pub local: bool,
+    /// Fetching in this process (--local).
+    #[command(flatten, next_help_heading = "Local mode")]
+    pub fetch: WorkerConfig,
     /// Waiting and output.
     #[command(flatten)]
     pub wait: WaitArgs,
@@ -118,15 +151,18 @@ pub struct WaitArgs {
     /// Show progress until the crawl is finished, then print the report.
     #[arg(long)]
     pub wait: bool,
-    /// With --wait: give up after this many seconds (the crawl goes on).
-    #[arg(long, value_name = "SECS", requires = "wait")]
+    /// With --wait: give up after this many seconds (a distributed crawl goes on).
+    #[arg(long, value_name = "SECS")]
     pub wait_timeout: Option<u64>,
+    /// When finished, also write every page to this file as JSON Lines.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub output: Option<std::path::PathBuf>,
     /// With --wait: no progress on stderr.
     #[arg(long, short)]
     pub quiet: bool,
     /// Report format.
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub report: OutputArgs,
 }
 
 /// How to print a report.
@@ -145,11 +181,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Crawl(args) => {
             let plan = submit::plan_crawl(&args)?;
-            submit::launch(&cli.connect, plan, &args.wait).await
+            launch(&cli.connect, plan, &args.run).await
         }
         Command::Submit(args) => {
             let plan = submit::plan_submit(&args)?;
-            submit::launch(&cli.connect, plan, &args.wait).await
+            launch(&cli.connect, plan, &args.run).await
         }
         Command::Status { crawl_id, json } => {
             let crawl_id = parse_id("crawl", &crawl_id)?;
@@ -168,7 +204,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report { crawl_id, output } => {
             let crawl_id = parse_id("crawl", &crawl_id)?;
             let store = open_store(&cli.connect).await?;
-            wait::print_report(&store, crawl_id, &output, &cli.connect).await?;
+            let report = store
+                .report(crawl_id)
+                .await?
+                .ok_or_else(|| unknown("crawl", crawl_id, &cli.connect))?;
+            wait::print_report(&report, &output)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export {
+            crawl_id,
+            format,
+            output,
+        } => {
+            let crawl_id = parse_id("crawl", &crawl_id)?;
+            let store = open_store(&cli.connect).await?;
+            if store.status(crawl_id).await?.is_none() {
+                return Err(unknown("crawl", crawl_id, &cli.connect).into());
+            }
+            let pages = store.pages(crawl_id).await?;
+            match output {
+                Some(path) => {
+                    let mut file = std::io::BufWriter::new(create(&path)?);
+                    export::write(&pages, format, &mut file)?;
+                    std::io::Write::flush(&mut file)?;
+                }
+                None => export::write(&pages, format, &mut std::io::stdout().lock())?,
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Result { task_id, json } => {
@@ -195,6 +256,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Starts a crawl: in this process with `--local`, else on the deployment.
+async fn launch(
+    connect: &ConnectArgs,
+    plan: submit::Plan,
+    run: &RunArgs,
+) -> anyhow::Result<ExitCode> {
+    if run.local {
+        local::run(plan, run).await
+    } else {
+        submit::launch(connect, plan, &run.wait).await
+    }
+}
+
+/// Creates an output file, naming it in the error.
+pub fn create(path: &std::path::Path) -> Result<std::fs::File, BadInput> {
+    std::fs::File::create(path)
+        .map_err(|e| BadInput(format!("cannot write '{}': {e}", path.display())))
 }
 
 /// Connects to Redis.

@@ -12,7 +12,7 @@ use crawlq_core::links::{DEFAULT_LINK_PATTERN, canonical_seed};
 use crawlq_core::message::{self, MESSAGE_VERSION, Rules, Task};
 use crawlq_core::report::now_ms;
 use crawlq_core::store::{Claim, CrawlKind, CrawlSpec, Store};
-use crawlq_core::transport;
+use crawlq_core::transport::{self, Transport};
 use uuid::Uuid;
 
 use crate::{BadInput, CrawlArgs, SubmitArgs, WaitArgs};
@@ -128,15 +128,12 @@ fn plan(
     })
 }
 
-/// Records the crawl, publishes its seeds, prints its id and, with `--wait`, follows it.
-pub async fn launch(
-    connect: &ConnectArgs,
-    mut plan: Plan,
-    wait: &WaitArgs,
-) -> anyhow::Result<ExitCode> {
-    let (store, amqp) = crawlq_core::cli::connect(connect).await?;
-    plan.spec.created_ms = now_ms();
-    let spec = &plan.spec;
+/// Records the crawl and claims its seeds in `store`, then publishes the seed tasks.
+pub async fn start(
+    store: &dyn Store,
+    transport: &dyn Transport,
+    spec: &CrawlSpec,
+) -> anyhow::Result<()> {
     let claims: Vec<Claim> = spec
         .seeds
         .iter()
@@ -159,11 +156,35 @@ pub async fn launch(
             rules: spec.rules.clone(),
         })
         .collect();
-    transport::publish_tasks(&*amqp, &tasks).await?;
+    transport::publish_tasks(transport, &tasks).await?;
+    Ok(())
+}
+
+/// Starts the crawl on RabbitMQ and Redis, prints its id and, with `--wait`, follows it.
+pub async fn launch(
+    connect: &ConnectArgs,
+    mut plan: Plan,
+    wait: &WaitArgs,
+) -> anyhow::Result<ExitCode> {
+    let (store, amqp) = crawlq_core::cli::connect(connect).await.map_err(|e| {
+        anyhow::anyhow!(
+            "{}; start them (docker compose up -d rabbitmq redis) or crawl in this process without a broker: add --local",
+            crawlq_core::cli::one_line(&e)
+        )
+    })?;
+    plan.spec.created_ms = now_ms();
+    start(&*store, &*amqp, &plan.spec).await?;
     amqp.close().await;
-    println!("{}", spec.crawl_id);
+    let crawl_id = plan.spec.crawl_id;
+    println!("{crawl_id}");
     if !wait.wait {
         return Ok(ExitCode::SUCCESS);
     }
-    crate::wait::follow(&*store, spec.crawl_id, wait, connect).await
+    match crate::wait::follow(&*store, crawl_id, wait, std::future::pending()).await? {
+        crate::wait::Ended::Finished => {
+            crate::wait::finish(&*store, crawl_id, wait).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        crate::wait::Ended::Interrupted => Ok(ExitCode::from(130)),
+    }
 }

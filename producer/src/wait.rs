@@ -1,13 +1,14 @@
-//! Following a crawl to its end: progress on stderr (a live line on a
+//! Following a crawl to its end: progress on stderr (a live bar on a
 //! terminal, a plain line every few seconds otherwise, nothing with
-//! `--quiet`), then the report on stdout.
+//! `--quiet`), then the report on stdout and, with `--output`, every page as
+//! JSON Lines. Local and distributed crawls are followed by the same code.
 
+use std::future::Future;
 use std::io::IsTerminal as _;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use crawlq_core::cli::ConnectArgs;
-use crawlq_core::report::CrawlState;
+use crawlq_core::export::{self, Format};
+use crawlq_core::report::{CrawlState, CrawlStatus, Report};
 use crawlq_core::store::Store;
 use indicatif::{ProgressBar, ProgressStyle};
 use uuid::Uuid;
@@ -19,77 +20,125 @@ const POLL: Duration = Duration::from_millis(200);
 /// How often a plain progress line is printed when stderr is not a terminal.
 const PLAIN_EVERY: Duration = Duration::from_secs(2);
 
-/// Waits for the crawl to finish, showing progress, then prints its report.
+/// How following a crawl ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Every claimed task is done or failed.
+    Finished,
+    /// `interrupt` fired first (Ctrl-C).
+    Interrupted,
+}
+
+/// Shows progress until the crawl is finished or `interrupt` resolves.
 pub async fn follow(
     store: &dyn Store,
     crawl_id: Uuid,
     wait: &WaitArgs,
-    connect: &ConnectArgs,
-) -> anyhow::Result<ExitCode> {
+    interrupt: impl Future<Output = ()>,
+) -> anyhow::Result<Ended> {
     let started = Instant::now();
-    let terminal = std::io::stderr().is_terminal() && !wait.quiet;
-    let bar = terminal.then(|| {
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar
-    });
-    let mut last_plain = Instant::now();
+    let progress = Progress::new(crawl_id, wait.quiet);
+    tokio::pin!(interrupt);
     loop {
-        let status = store
-            .status(crawl_id)
-            .await?
-            .ok_or_else(|| crate::unknown("crawl", crawl_id, connect))?;
-        let line = status.line();
-        if let Some(bar) = &bar {
-            bar.set_message(line.clone());
-        } else if !wait.quiet && last_plain.elapsed() >= PLAIN_EVERY {
-            eprintln!("crawl {crawl_id}: {line}");
-            last_plain = Instant::now();
-        }
+        let status = store.status(crawl_id).await?.ok_or_else(|| {
+            anyhow::anyhow!("crawl {crawl_id} is gone from the store: was it deleted?")
+        })?;
+        progress.show(&status);
         if status.state == CrawlState::Finished {
-            if let Some(bar) = &bar {
-                bar.finish_and_clear();
-            }
-            if !wait.quiet {
-                eprintln!("crawl {crawl_id} finished: {line}");
-            }
-            break;
+            progress.done(&status, "finished");
+            return Ok(Ended::Finished);
         }
         if let Some(limit) = wait.wait_timeout
             && started.elapsed() >= Duration::from_secs(limit)
         {
-            if let Some(bar) = &bar {
-                bar.abandon();
-            }
+            progress.done(&status, "still running");
             anyhow::bail!(
-                "crawl {crawl_id} not finished after {limit}s ({line}): are a worker and an aggregator running? It goes on; see producer status {crawl_id}"
+                "crawl {crawl_id} not finished after {limit}s ({}): are a worker and an aggregator running? See producer status {crawl_id}",
+                status.line()
             );
         }
-        tokio::time::sleep(POLL).await;
+        tokio::select! {
+            () = &mut interrupt => {
+                progress.done(&status, "interrupted");
+                return Ok(Ended::Interrupted);
+            }
+            () = tokio::time::sleep(POLL) => {}
+        }
     }
-    print_report(store, crawl_id, &wait.output, connect).await?;
-    Ok(ExitCode::SUCCESS)
 }
 
-/// Prints a crawl's report as text or JSON.
-pub async fn print_report(
-    store: &dyn Store,
-    crawl_id: Uuid,
-    output: &OutputArgs,
-    connect: &ConnectArgs,
-) -> anyhow::Result<()> {
-    let report = store
-        .report(crawl_id)
-        .await?
-        .ok_or_else(|| crate::unknown("crawl", crawl_id, connect))?;
+/// Prints the report and writes `--output`.
+pub async fn finish(store: &dyn Store, crawl_id: Uuid, wait: &WaitArgs) -> anyhow::Result<()> {
+    let report = store.report(crawl_id).await?.ok_or_else(|| {
+        anyhow::anyhow!("crawl {crawl_id} is gone from the store: was it deleted?")
+    })?;
+    if let Some(path) = &wait.output {
+        let pages = store.pages(crawl_id).await?;
+        let mut file = std::io::BufWriter::new(crate::create(path)?);
+        export::write(&pages, Format::Jsonl, &mut file)?;
+        std::io::Write::flush(&mut file)?;
+    }
+    print_report(&report, &wait.report)
+}
+
+/// Prints a report as text or one JSON object.
+pub fn print_report(report: &Report, output: &OutputArgs) -> anyhow::Result<()> {
     if output.json {
-        println!("{}", serde_json::to_string(&report)?);
+        println!("{}", serde_json::to_string(report)?);
     } else {
         print!("{}", report.render(output.top));
     }
     Ok(())
+}
+
+/// Progress on stderr: a bar on a terminal, plain lines otherwise.
+struct Progress {
+    crawl_id: Uuid,
+    quiet: bool,
+    bar: Option<ProgressBar>,
+    last_line: std::cell::Cell<Instant>,
+}
+
+impl Progress {
+    fn new(crawl_id: Uuid, quiet: bool) -> Self {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let style = ProgressStyle::with_template(
+                "{spinner:.green} [{elapsed_precise}] [{bar:30.cyan/blue}] {pos}/{len} pages · {msg}",
+            )
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let bar = ProgressBar::new(0).with_style(style);
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Self {
+            crawl_id,
+            quiet,
+            bar,
+            last_line: std::cell::Cell::new(Instant::now()),
+        }
+    }
+
+    fn show(&self, status: &CrawlStatus) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(status.discovered);
+            bar.set_position(status.done + status.failed);
+            bar.set_message(format!(
+                "{} failed · {} in flight · {:.0} pages/s",
+                status.failed, status.in_flight, status.pages_per_s
+            ));
+        } else if !self.quiet && self.last_line.get().elapsed() >= PLAIN_EVERY {
+            eprintln!("crawl {}: {}", self.crawl_id, status.line());
+            self.last_line.set(Instant::now());
+        }
+    }
+
+    fn done(&self, status: &CrawlStatus, how: &str) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        if !self.quiet {
+            eprintln!("crawl {} {how}: {}", self.crawl_id, status.line());
+        }
+    }
 }

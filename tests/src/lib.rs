@@ -287,6 +287,8 @@ pub mod fixture_truth {
         pub title: Option<String>,
         /// Sorted tags.
         pub tags: Vec<String>,
+        /// Shortest link distance from a seed.
+        pub depth: u32,
     }
 
     /// Every reachable page and the tag tally.

@@ -32,9 +32,10 @@ use crate::fetch::{FetchError, Fetcher, Limits};
 /// The worker's settings (flags, or the env names docker-compose.yml sets).
 #[derive(Debug, Clone, Args)]
 pub struct WorkerConfig {
-    /// Fetches in flight in this process (also the RabbitMQ prefetch).
-    #[arg(long, env = "WORKER_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
-    pub concurrency: u16,
+    /// Fetches in flight in this process, also the RabbitMQ prefetch
+    /// (default: 16 per core).
+    #[arg(long, env = "WORKER_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: Option<u16>,
     /// Threads parsing pages at once (default: the number of cores).
     #[arg(long, env = "WORKER_PARSE_THREADS")]
     pub parse_threads: Option<usize>,
@@ -52,6 +53,18 @@ pub struct WorkerConfig {
     pub user_agent: String,
 }
 
+impl WorkerConfig {
+    /// Fetches in flight: as configured, or 16 per core.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency.map_or_else(|| 16 * cores(), usize::from)
+    }
+}
+
+/// The machine's cores (2 when unknown).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
 /// Consumes tasks until `shutdown`, then lets in-flight tasks finish and ack.
 pub async fn run(
     config: &WorkerConfig,
@@ -60,15 +73,9 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let handler = Arc::new(Worker::new(config, transport.clone(), store)?);
-    info!(concurrency = config.concurrency, "worker consuming tasks");
-    consume::serve(
-        transport,
-        Queue::Tasks,
-        usize::from(config.concurrency),
-        handler,
-        shutdown,
-    )
-    .await?;
+    let concurrency = config.concurrency();
+    info!(concurrency, "worker consuming tasks");
+    consume::serve(transport, Queue::Tasks, concurrency, handler, shutdown).await?;
     info!("worker stopped");
     Ok(())
 }
@@ -101,10 +108,7 @@ impl Worker {
             max_body_bytes: config.max_body_bytes,
             user_agent: config.user_agent.clone(),
         })?;
-        let threads = config
-            .parse_threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
-            .max(1);
+        let threads = config.parse_threads.unwrap_or_else(cores).max(1);
         Ok(Self {
             fetcher,
             parse_slots: Arc::new(Semaphore::new(threads)),

@@ -33,8 +33,8 @@ fn assert_matches_truth(report: &Report, truth: &Truth) {
     for (url, want) in &truth.pages {
         let got = pages[url.as_str()];
         assert_eq!(
-            (got.status, &got.title, &got.tags),
-            (Some(want.status), &want.title, &want.tags),
+            (got.status, &got.title, &got.tags, got.depth),
+            (Some(want.status), &want.title, &want.tags, want.depth),
             "page {url}"
         );
         let state = if want.status == 200 {
@@ -50,13 +50,14 @@ fn assert_matches_truth(report: &Report, truth: &Truth) {
     assert_eq!(report.status.done, truth.pages.len() as u64 - failed);
 }
 
-/// A page's url, status, title, tags and error.
+/// A page's url, status, title, tags, error and depth.
 type PageFacts = (
     String,
     Option<u16>,
     Option<String>,
     Vec<String>,
     Option<String>,
+    u32,
 );
 
 /// The report without what differs between two runs of the same crawl (ids, timings).
@@ -71,6 +72,7 @@ fn stable(report: &Report) -> Vec<PageFacts> {
                 p.title.clone(),
                 p.tags.clone(),
                 p.error.clone(),
+                p.depth,
             )
         })
         .collect()

@@ -3,6 +3,8 @@
 //! - [`real_pages`]: extraction on real saved Stack Overflow pages.
 //! - [`e2e`]: the distributed crawl with the real binaries, RabbitMQ, Redis and the fixture site.
 //! - [`compose`]: docker-compose.yml, checked by a parser.
+//! - [`local`]: local mode, compared with the distributed crawl.
+//! - [`store`]: the store contract, on Redis and in memory alike.
 //! - [`cli`]: bad input and unreachable services get one clear line and a non-zero exit.
 
 // Test code: a failed unwrap is a failed test, with its message.
@@ -11,4 +13,6 @@
 mod cli;
 mod compose;
 mod e2e;
+mod local;
 mod real_pages;
+mod store;

@@ -1,0 +1,98 @@
+//! Local mode: the whole crawl in this process, like Dask's `Client()` with a
+//! local cluster. The worker's and the aggregator's own code run on the
+//! in-memory transport and store, so extraction, the link rule, limits,
+//! report and JSON are those of a distributed crawl. Ctrl-C cancels the
+//! fetches in flight, prints the partial report and exits with 130.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crawlq_core::memory::MemoryTransport;
+use crawlq_core::memory_store::MemoryStore;
+use crawlq_core::report::now_ms;
+use crawlq_core::store::Store;
+use crawlq_core::transport::Transport;
+use tokio_util::sync::CancellationToken;
+
+use crate::RunArgs;
+use crate::submit::{self, Plan};
+use crate::wait::{self, Ended};
+
+/// Runs the crawl in this process until it is finished or interrupted.
+pub async fn run(mut plan: Plan, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let transport: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
+    let stop = CancellationToken::new();
+    let mut worker = tokio::spawn({
+        let (config, transport, store, stop) = (
+            args.fetch.clone(),
+            transport.clone(),
+            store.clone(),
+            stop.clone(),
+        );
+        async move { worker::run(&config, transport, store, stop).await }
+    });
+    let mut aggregator = tokio::spawn({
+        let (transport, store, stop) = (transport.clone(), store.clone(), stop.clone());
+        async move {
+            aggregator::run(
+                &aggregator::AggregatorConfig::default(),
+                transport,
+                store,
+                stop,
+            )
+            .await
+        }
+    });
+
+    plan.spec.created_ms = now_ms();
+    let crawl_id = plan.spec.crawl_id;
+    submit::start(&*store, &*transport, &plan.spec).await?;
+    println!("{crawl_id}");
+
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let ended = tokio::select! {
+        ended = wait::follow(&*store, crawl_id, &args.wait, interrupt) => ended,
+        // Either service ending before the crawl does is an error (e.g. no HTTP client).
+        outcome = &mut worker => return Err(stopped("worker", outcome)),
+        outcome = &mut aggregator => return Err(stopped("aggregator", outcome)),
+    };
+    let ended = match ended {
+        Ok(ended) => ended,
+        Err(error) => {
+            worker.abort();
+            aggregator.abort();
+            return Err(error);
+        }
+    };
+    match ended {
+        Ended::Finished => {
+            stop.cancel();
+            let _ = tokio::join!(worker, aggregator);
+        }
+        Ended::Interrupted => {
+            // Aborting the consumer loops drops their in-flight tasks: fetches are cancelled.
+            worker.abort();
+            aggregator.abort();
+            eprintln!("interrupted: partial report of crawl {crawl_id}");
+        }
+    }
+    wait::finish(&*store, crawl_id, &args.wait).await?;
+    Ok(match ended {
+        Ended::Finished => ExitCode::SUCCESS,
+        Ended::Interrupted => ExitCode::from(130),
+    })
+}
+
+fn stopped(
+    name: &str,
+    outcome: Result<anyhow::Result<()>, tokio::task::JoinError>,
+) -> anyhow::Error {
+    match outcome {
+        Ok(Err(error)) => error.context(format!("local {name} failed")),
+        Ok(Ok(())) => anyhow::anyhow!("local {name} stopped before the crawl finished"),
+        Err(error) => anyhow::anyhow!("local {name} crashed: {error}"),
+    }
+}
