@@ -51,14 +51,7 @@ pub async fn run(
         concurrency = config.concurrency,
         "aggregator consuming completions"
     );
-    consume::serve(
-        transport,
-        Queue::Completions,
-        usize::from(config.concurrency),
-        handler,
-        shutdown,
-    )
-    .await?;
+    consume::serve(transport, Queue::Completions, usize::from(config.concurrency), handler, shutdown).await;
     info!("aggregator stopped");
     Ok(())
 }
@@ -94,13 +87,13 @@ impl Handler for Aggregator {
             Ok(completion) => completion,
             Err(error) => {
                 warn!(%error, "undecodable completion: dead-lettering it");
-                return Disposition::Poison;
+                return Disposition::Poison(format!("undecodable completion: {error}"));
             }
         };
         let result = &completion.result;
         tracing::Span::current().record("task_id", tracing::field::display(result.task_id));
         let children = children(&completion);
-        let applied = match self.store.apply(result, &children).await {
+        let applied = match consume::persist("apply", || self.store.apply(result, &children)).await {
             Ok(applied) => applied,
             Err(error) => {
                 warn!(%error, "store unavailable: completion goes back to the queue");
@@ -124,7 +117,8 @@ impl Handler for Aggregator {
                 rules: completion.rules.clone(),
             })
             .collect();
-        if let Err(error) = transport::publish_tasks(&*self.transport, &tasks).await {
+        let published = consume::persist("publish tasks", || transport::publish_tasks(&*self.transport, &tasks));
+        if let Err(error) = published.await {
             // The claims are recorded with this task as parent: the redelivered
             // completion publishes them again.
             warn!(%error, "child tasks not confirmed: completion goes back to the queue");

@@ -22,7 +22,9 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::init_tracing("info");
     cli::serve_until_signal("aggregator", |shutdown| async move {
-        let (store, amqp) = cli::connect(&cli.connect).await?;
+        let Some((store, amqp)) = cli::connect_patiently(&cli.connect, &shutdown).await? else {
+            return Ok(());
+        };
         let outcome = aggregator::run(&cli.aggregator, amqp.clone(), store, shutdown).await;
         amqp.close().await;
         outcome

@@ -1,68 +1,157 @@
 //! The transport on RabbitMQ (lapin): durable quorum queues with a delivery
 //! limit and a dead-letter queue, persistent messages, publisher confirms,
 //! manual acks and a prefetch per consumer.
+//!
+//! The connection heals itself: when RabbitMQ goes away (a restart, a network
+//! cut detected by heartbeats), the next publish or consume reconnects with
+//! backoff, redeclares the queues and re-applies the prefetch. Deliveries of
+//! the old connection are never acked on the new one: their ackers belong to
+//! the dead channel, and the broker redelivers them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use lapin::Confirmation;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
-    ConfirmSelectOptions, QueueDeclareOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions,
+    BasicQosOptions, BasicRejectOptions, ConfirmSelectOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use lapin::uri::AMQPUri;
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
+use tokio::sync::Mutex;
+use tracing::{info, warn};
 
 use crate::names::QueueNames;
-use crate::transport::{Acker, Deliveries, Delivery, Queue, Transport, TransportError};
+use crate::transport::{
+    Acker, DeadLetter, Deliveries, Delivery, Queue, Transport, TransportError, crawl_id_of,
+};
 
-/// How long to wait for RabbitMQ to accept a connection.
+/// How long to wait for RabbitMQ to accept one connection attempt.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Deliveries of one message before RabbitMQ dead-letters it instead.
-pub const DELIVERY_LIMIT: i64 = 5;
+/// How long a broken connection is retried (with backoff) before an operation fails.
+pub const RECONNECT_FOR: Duration = Duration::from_secs(120);
+
+/// AMQP heartbeat, so a silently dead connection is noticed within two intervals.
+pub const HEARTBEAT_SECS: u16 = 10;
+
+/// Deliveries of one message before RabbitMQ dead-letters it instead: enough
+/// that consumers dying while holding it (a crash, a kill) do not make it
+/// poison, few enough that a message that breaks every consumer stops.
+pub const DELIVERY_LIMIT: i64 = 20;
 
 /// AMQP delivery mode for messages that survive a broker restart.
 const PERSISTENT: u8 = 2;
+/// Header carrying why a message was dead-lettered by crawlq.
+const REASON_HEADER: &str = "x-crawlq-reason";
+/// Header carrying the queue a dead-lettered message came from.
+const QUEUE_HEADER: &str = "x-crawlq-queue";
 
-/// A connection to RabbitMQ with the crawlq queues declared.
-pub struct Amqp {
+/// One live connection and its confirming publisher channel.
+struct Live {
     connection: Connection,
     publisher: Channel,
+}
+
+impl Live {
+    fn healthy(&self) -> bool {
+        self.connection.status().connected() && self.publisher.status().connected()
+    }
+}
+
+/// A self-healing connection to RabbitMQ with the crawlq queues declared.
+pub struct Amqp {
+    uri: AMQPUri,
+    url: String,
     names: QueueNames,
+    live: Mutex<Option<Arc<Live>>>,
 }
 
 impl Amqp {
-    /// Connects, declares the queues (idempotently) and opens a confirming publisher channel.
+    /// Connects once (failing fast, so a wrong URL is reported at start-up),
+    /// declares the queues and opens a confirming publisher channel.
     pub async fn connect(url: &str, names: QueueNames) -> Result<Self, TransportError> {
-        let unreachable = |reason: String| TransportError::Unreachable {
+        let mut uri: AMQPUri = url.parse().map_err(|reason: String| TransportError::Unreachable {
             url: redact(url),
-            reason,
-        };
-        let properties = ConnectionProperties::default()
-            .with_connection_name(format!("crawlq-{}", std::process::id()).into());
-        let connection =
-            tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url, properties))
-                .await
-                .map_err(|_| unreachable(format!("no answer in {}s", CONNECT_TIMEOUT.as_secs())))?
-                .map_err(|e| unreachable(e.to_string()))?;
-        let publisher = connection.create_channel().await.map_err(broker)?;
-        declare(&publisher, &names).await?;
-        publisher
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(broker)?;
-        Ok(Self {
-            connection,
-            publisher,
+            reason: format!("not an AMQP URL ({reason})"),
+        })?;
+        uri.query.heartbeat.get_or_insert(HEARTBEAT_SECS);
+        let amqp = Self {
+            uri,
+            url: redact(url),
             names,
-        })
+            live: Mutex::new(None),
+        };
+        let live = amqp.open().await?;
+        *amqp.live.lock().await = Some(Arc::new(live));
+        Ok(amqp)
+    }
+
+    /// The queue names in use.
+    pub fn names(&self) -> &QueueNames {
+        &self.names
     }
 
     /// Closes the connection; unacknowledged deliveries go back to their queues.
     pub async fn close(&self) {
-        let _ = self.connection.close(200, "bye".into()).await;
+        if let Some(live) = self.live.lock().await.take() {
+            let _ = live.connection.close(200, "bye".into()).await;
+        }
+    }
+
+    /// One connection attempt: connect, declare, enable confirms.
+    async fn open(&self) -> Result<Live, TransportError> {
+        let unreachable = |reason: String| TransportError::Unreachable {
+            url: self.url.clone(),
+            reason,
+        };
+        let properties = ConnectionProperties::default()
+            .with_connection_name(format!("crawlq-{}", std::process::id()).into());
+        let connection = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            Connection::connect_uri(self.uri.clone(), properties),
+        )
+        .await
+        .map_err(|_| unreachable(format!("no answer in {}s", CONNECT_TIMEOUT.as_secs())))?
+        .map_err(|e| unreachable(e.to_string()))?;
+        let publisher = connection.create_channel().await.map_err(broker)?;
+        declare(&publisher, &self.names).await?;
+        publisher
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(broker)?;
+        Ok(Live {
+            connection,
+            publisher,
+        })
+    }
+
+    /// The live connection, reconnecting with backoff for up to [`RECONNECT_FOR`].
+    async fn live(&self) -> Result<Arc<Live>, TransportError> {
+        let mut guard = self.live.lock().await;
+        if let Some(live) = guard.as_ref().filter(|l| l.healthy()) {
+            return Ok(live.clone());
+        }
+        let started = tokio::time::Instant::now();
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match self.open().await {
+                Ok(live) => {
+                    info!(url = %self.url, "connected to RabbitMQ");
+                    let live = Arc::new(live);
+                    *guard = Some(live.clone());
+                    return Ok(live);
+                }
+                Err(error) if started.elapsed() < RECONNECT_FOR => {
+                    warn!(%error, retry_in_ms = delay.as_millis() as u64, "RabbitMQ unavailable");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 
     fn queue_name(&self, queue: Queue) -> &str {
@@ -71,22 +160,25 @@ impl Amqp {
             Queue::Completions => &self.names.completions,
         }
     }
-}
 
-#[async_trait]
-impl Transport for Amqp {
-    async fn publish(&self, queue: Queue, payloads: Vec<Vec<u8>>) -> Result<(), TransportError> {
-        let name = self.queue_name(queue);
+    async fn publish_once(
+        &self,
+        live: &Live,
+        routing_key: &str,
+        payloads: &[Vec<u8>],
+        headers: &FieldTable,
+    ) -> Result<(), TransportError> {
         let properties = BasicProperties::default()
             .with_delivery_mode(PERSISTENT)
-            .with_content_type("application/json".into());
+            .with_content_type("application/json".into())
+            .with_headers(headers.clone());
         let mut confirms = Vec::with_capacity(payloads.len());
-        for payload in &payloads {
-            let confirm = self
+        for payload in payloads {
+            let confirm = live
                 .publisher
                 .basic_publish(
                     ShortString::from(""),
-                    name.into(),
+                    routing_key.into(),
                     BasicPublishOptions::default(),
                     payload,
                     properties.clone(),
@@ -100,7 +192,7 @@ impl Transport for Amqp {
                 Confirmation::Ack(_) => {}
                 Confirmation::Nack(_) | Confirmation::NotRequested => {
                     return Err(TransportError::Nacked {
-                        queue: name.to_owned(),
+                        queue: routing_key.to_owned(),
                     });
                 }
             }
@@ -108,8 +200,83 @@ impl Transport for Amqp {
         Ok(())
     }
 
+    /// Publishes to a queue by name, reconnecting once if the connection broke.
+    /// A message may be published twice; every consumer is idempotent.
+    async fn publish_to(
+        &self,
+        routing_key: &str,
+        payloads: &[Vec<u8>],
+        headers: &FieldTable,
+    ) -> Result<(), TransportError> {
+        let live = self.live().await?;
+        match self.publish_once(&live, routing_key, payloads, headers).await {
+            Err(TransportError::Broker(error)) => {
+                warn!(%error, "publish failed: reconnecting");
+                let live = self.live().await?;
+                self.publish_once(&live, routing_key, payloads, headers).await
+            }
+            other => other,
+        }
+    }
+
+    /// Lists the dead-letter queue (messages of `crawl` only, when given) and,
+    /// with `requeue`, moves the listed ones back to the queue they came from.
+    /// Messages not moved stay on the dead-letter queue.
+    pub async fn dead_letters(
+        &self,
+        crawl: Option<uuid::Uuid>,
+        requeue: bool,
+    ) -> Result<Vec<DeadLetter>, TransportError> {
+        let live = self.live().await?;
+        let channel = live.connection.create_channel().await.map_err(broker)?;
+        let mut listed = Vec::new();
+        let mut keep = Vec::new();
+        while let Some(message) = channel
+            .basic_get(self.names.dead.as_str().into(), BasicGetOptions::default())
+            .await
+            .map_err(broker)?
+        {
+            let delivery = message.delivery;
+            let letter = describe(&delivery.data, delivery.properties.headers().as_ref());
+            if crawl.is_some() && letter.crawl_id != crawl {
+                keep.push(delivery.acker);
+                continue;
+            }
+            match (requeue, letter.queue) {
+                (true, Some(queue)) => {
+                    self.publish_to(self.queue_name(queue), &[delivery.data.clone()], &FieldTable::default())
+                        .await?;
+                    delivery.acker.ack(BasicAckOptions::default()).await.map_err(broker)?;
+                }
+                _ => keep.push(delivery.acker),
+            }
+            listed.push(letter);
+        }
+        // Give back what stays, all at once, after the queue was read through.
+        for acker in keep {
+            acker
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                })
+                .await
+                .map_err(broker)?;
+        }
+        let _ = channel.close(200, "done".into()).await;
+        Ok(listed)
+    }
+}
+
+#[async_trait]
+impl Transport for Amqp {
+    async fn publish(&self, queue: Queue, payloads: Vec<Vec<u8>>) -> Result<(), TransportError> {
+        self.publish_to(self.queue_name(queue), &payloads, &FieldTable::default())
+            .await
+    }
+
     async fn consume(&self, queue: Queue, prefetch: u16) -> Result<Deliveries, TransportError> {
-        let channel = self.connection.create_channel().await.map_err(broker)?;
+        let live = self.live().await?;
+        let channel = live.connection.create_channel().await.map_err(broker)?;
         channel
             .basic_qos(prefetch, BasicQosOptions::default())
             .await
@@ -135,6 +302,51 @@ impl Transport for Amqp {
             .map_err(broker)
         });
         Ok(deliveries.boxed())
+    }
+
+    async fn dead_letter(&self, from: Queue, data: Vec<u8>, reason: String) -> Result<(), TransportError> {
+        let mut headers = FieldTable::default();
+        headers.insert(REASON_HEADER.into(), string(&reason));
+        let from = match from {
+            Queue::Tasks => "tasks",
+            Queue::Completions => "completions",
+        };
+        headers.insert(QUEUE_HEADER.into(), string(from));
+        let dead = self.names.dead.clone();
+        self.publish_to(&dead, &[data], &headers).await
+    }
+}
+
+/// What a dead letter is: from crawlq's headers, else RabbitMQ's own
+/// (`x-first-death-reason`, e.g. `delivery_limit` or `rejected`).
+fn describe(data: &[u8], headers: Option<&FieldTable>) -> DeadLetter {
+    let header = |name: &str| -> Option<String> {
+        match headers?.inner().get(name)? {
+            AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+            AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+            _ => None,
+        }
+    };
+    let queue_of = |name: &str| {
+        if name == "tasks" || name.ends_with(".tasks") {
+            Some(Queue::Tasks)
+        } else if name == "completions" || name.ends_with(".completions") {
+            Some(Queue::Completions)
+        } else {
+            None
+        }
+    };
+    let reason = header(REASON_HEADER)
+        .or_else(|| header("x-first-death-reason").map(|r| format!("dead-lettered by RabbitMQ: {r}")))
+        .unwrap_or_else(|| "unknown".into());
+    let queue = header(QUEUE_HEADER)
+        .or_else(|| header("x-first-death-queue"))
+        .and_then(|q| queue_of(&q));
+    DeadLetter {
+        queue,
+        reason,
+        crawl_id: crawl_id_of(data),
+        body: String::from_utf8_lossy(data).into_owned(),
     }
 }
 

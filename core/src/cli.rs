@@ -90,6 +90,42 @@ pub async fn connect(
     Ok((std::sync::Arc::new(store), std::sync::Arc::new(amqp)))
 }
 
+/// Connects like [`connect`], but waits for RabbitMQ and Redis to come up
+/// (retrying with backoff for up to [`crate::amqp::RECONNECT_FOR`]): a service
+/// started before, or restarted during an outage of, its dependencies.
+/// Returns `None` when `shutdown` comes first.
+#[allow(clippy::type_complexity)]
+pub async fn connect_patiently(
+    args: &ConnectArgs,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> anyhow::Result<
+    Option<(
+        std::sync::Arc<crate::redis_store::RedisStore>,
+        std::sync::Arc<crate::amqp::Amqp>,
+    )>,
+> {
+    let started = std::time::Instant::now();
+    let mut delay = std::time::Duration::from_millis(250);
+    loop {
+        let attempt = tokio::select! {
+            () = shutdown.cancelled() => return Ok(None),
+            attempt = connect(args) => attempt,
+        };
+        match attempt {
+            Ok(connected) => return Ok(Some(connected)),
+            Err(error) if started.elapsed() < crate::amqp::RECONNECT_FOR => {
+                tracing::warn!(error = %one_line(&error), "dependencies not reachable yet: retrying");
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(None),
+                    () = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(std::time::Duration::from_secs(5));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 /// Runs a long-lived service: `body` gets a token cancelled on SIGINT or
 /// SIGTERM; its error is printed on one line and becomes exit code 1.
 pub async fn serve_until_signal<F, Fut>(name: &str, body: F) -> std::process::ExitCode

@@ -1,9 +1,13 @@
 //! The consumer loop the worker and the aggregator share: take deliveries
 //! from one queue, run at most `concurrency` handlers at once, and turn each
 //! handler's [`Disposition`] into an ack, a requeue or a dead-letter, here
-//! and nowhere else. Shutdown stops taking deliveries and lets in-flight
-//! handlers finish (and ack) within a grace period.
+//! and nowhere else. When the consumer stream breaks (RabbitMQ restarted, a
+//! connection cut), it is rebuilt with backoff; in-flight handlers go on and
+//! their deliveries, whose acks can no longer reach the broker, are
+//! redelivered, which the idempotent handlers absorb. Shutdown stops taking
+//! deliveries and lets in-flight handlers finish (and ack) within a grace period.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,23 +16,27 @@ use futures_util::StreamExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
-use crate::transport::{Delivery, Queue, Transport, TransportError};
+use crate::transport::{Delivery, Queue, Transport};
 
 /// How long in-flight handlers get to finish after shutdown is requested
 /// (under docker's 10 s stop timeout).
 pub const GRACE: Duration = Duration::from_secs(8);
 
+/// How long a handler keeps retrying a store or broker operation (with
+/// backoff) before giving its delivery back to the queue.
+pub const PERSIST_FOR: Duration = Duration::from_secs(60);
+
 /// What to do with a delivery once its handler has run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Disposition {
     /// Its effects are durable: remove it.
     Ack,
-    /// A passing failure (store or broker hiccup): put it back for another try.
+    /// A passing failure that outlasted [`PERSIST_FOR`]: put it back for another try.
     Retry,
-    /// It can never succeed (undecodable): dead-letter it.
-    Poison,
+    /// It can never succeed (undecodable): dead-letter it with this reason.
+    Poison(String),
 }
 
 /// Processes one message.
@@ -38,69 +46,131 @@ pub trait Handler: Send + Sync + 'static {
     async fn handle(&self, data: &[u8], redelivered: bool) -> Disposition;
 }
 
-/// Consumes `queue` until `shutdown` is cancelled or the consumer stops.
-/// Returns an error when the broker ends the stream (connection lost).
+/// Consumes `queue` until `shutdown` is cancelled, rebuilding the consumer
+/// whenever the broker connection breaks.
 pub async fn serve(
     transport: Arc<dyn Transport>,
     queue: Queue,
     concurrency: usize,
     handler: Arc<dyn Handler>,
     shutdown: CancellationToken,
-) -> Result<(), TransportError> {
+) {
     let prefetch = u16::try_from(concurrency).unwrap_or(u16::MAX);
-    let mut deliveries = transport.consume(queue, prefetch).await?;
     let permits = Arc::new(Semaphore::new(concurrency));
     let mut in_flight = JoinSet::new();
-    let outcome = loop {
-        let permit = tokio::select! {
-            () = shutdown.cancelled() => break Ok(()),
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break Ok(()),
+    let mut backoff = Duration::from_millis(200);
+    'consumers: while !shutdown.is_cancelled() {
+        let mut deliveries = tokio::select! {
+            () = shutdown.cancelled() => break,
+            consumer = transport.consume(queue, prefetch) => match consumer {
+                Ok(deliveries) => deliveries,
+                Err(error) => {
+                    warn!(%error, ?queue, retry_in_ms = backoff.as_millis() as u64, "cannot consume");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
             },
         };
-        let delivery = tokio::select! {
-            () = shutdown.cancelled() => break Ok(()),
-            next = deliveries.next() => match next {
-                Some(Ok(delivery)) => delivery,
-                Some(Err(error)) => break Err(error),
-                None => break Err(TransportError::Broker(format!("the {queue:?} consumer was cancelled by the broker"))),
-            },
-        };
-        let handler = handler.clone();
-        in_flight.spawn(async move {
-            dispose(&*handler, delivery).await;
-            drop(permit);
-        });
-        while in_flight.try_join_next().is_some() {}
-    };
-    // Finish what is in flight, then drop the stream (closing its channel returns
-    // unacknowledged prefetched deliveries to the queue).
+        info!(?queue, "consuming");
+        loop {
+            let permit = tokio::select! {
+                () = shutdown.cancelled() => break 'consumers,
+                permit = permits.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break 'consumers,
+                },
+            };
+            let delivery = tokio::select! {
+                () = shutdown.cancelled() => break 'consumers,
+                next = deliveries.next() => match next {
+                    Some(Ok(delivery)) => delivery,
+                    Some(Err(error)) => {
+                        warn!(%error, ?queue, "consumer broke: rebuilding it");
+                        break;
+                    }
+                    None => {
+                        warn!(?queue, "consumer ended: rebuilding it");
+                        break;
+                    }
+                },
+            };
+            backoff = Duration::from_millis(200);
+            let (handler, transport) = (handler.clone(), transport.clone());
+            in_flight.spawn(async move {
+                dispose(&*handler, &*transport, queue, delivery).await;
+                drop(permit);
+            });
+            while in_flight.try_join_next().is_some() {}
+        }
+    }
+    // Finish what is in flight; unacknowledged prefetched deliveries return to
+    // the queue when the caller closes the connection.
     let drained = tokio::time::timeout(GRACE, async {
         while in_flight.join_next().await.is_some() {}
     })
     .await;
     if drained.is_err() {
-        warn!(
-            left = in_flight.len(),
-            "grace period over: unfinished deliveries go back to the queue"
-        );
+        warn!(left = in_flight.len(), "grace period over: unfinished deliveries go back to the queue");
         in_flight.abort_all();
     }
-    drop(deliveries);
-    outcome
 }
 
-async fn dispose(handler: &dyn Handler, delivery: Delivery) {
+async fn dispose(handler: &dyn Handler, transport: &dyn Transport, queue: Queue, delivery: Delivery) {
     let disposition = handler.handle(&delivery.data, delivery.redelivered).await;
-    let acked = match disposition {
+    let acked = match &disposition {
         Disposition::Ack => delivery.acker.ack().await,
         Disposition::Retry => delivery.acker.reject(true).await,
-        Disposition::Poison => delivery.acker.reject(false).await,
+        Disposition::Poison(reason) => {
+            match transport.dead_letter(queue, delivery.data.clone(), reason.clone()).await {
+                Ok(()) => delivery.acker.ack().await,
+                // RabbitMQ dead-letters a rejected message itself, without our reason.
+                Err(error) => {
+                    warn!(%error, "could not dead-letter with a reason: rejecting");
+                    delivery.acker.reject(false).await
+                }
+            }
+        }
     };
     match acked {
         Ok(()) => debug!(?disposition, "disposed"),
         // The channel is gone: the broker redelivers the message; the handlers are idempotent.
         Err(error) => warn!(%error, ?disposition, "could not acknowledge a delivery"),
     }
+}
+
+/// Runs `op` until it succeeds, retrying with exponential backoff (and jitter)
+/// for up to [`PERSIST_FOR`]: rides out a Redis or RabbitMQ restart without
+/// spinning the delivery through the queue.
+pub async fn persist<T, E, F, Fut>(what: &str, mut op: F) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let started = tokio::time::Instant::now();
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match op().await {
+            Ok(value) => return Ok(value),
+            Err(error) if started.elapsed() < PERSIST_FOR => {
+                warn!(%error, what, retry_in_ms = delay.as_millis() as u64, "retrying");
+                let jitter = Duration::from_millis(rand_jitter(delay.as_millis() as u64 / 2));
+                tokio::time::sleep(delay + jitter).await;
+                delay = (delay * 2).min(Duration::from_secs(3));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// A pseudo-random number below `bound` (jitter only; no need for a good RNG).
+fn rand_jitter(bound: u64) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    if bound == 0 { 0 } else { nanos % bound }
 }

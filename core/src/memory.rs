@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use crate::transport::{Acker, Deliveries, Delivery, Queue, Transport, TransportError};
+use crate::transport::{Acker, DeadLetter, Deliveries, Delivery, Queue, Transport, TransportError, crawl_id_of};
 
 /// A message in a memory queue: body and whether it was delivered before.
 type Message = (Vec<u8>, bool);
@@ -34,7 +34,7 @@ impl MemoryQueue {
 pub struct MemoryTransport {
     tasks: MemoryQueue,
     completions: MemoryQueue,
-    dead: std::sync::Arc<Mutex<Vec<Vec<u8>>>>,
+    dead: std::sync::Arc<Mutex<Vec<DeadLetter>>>,
 }
 
 impl Default for MemoryTransport {
@@ -54,7 +54,7 @@ impl MemoryTransport {
     }
 
     /// Messages dead-lettered so far.
-    pub fn dead_letters(&self) -> Vec<Vec<u8>> {
+    pub fn dead_letters(&self) -> Vec<DeadLetter> {
         self.dead.lock().map(|d| d.clone()).unwrap_or_default()
     }
 
@@ -78,6 +78,13 @@ impl Transport for MemoryTransport {
         Ok(())
     }
 
+    async fn dead_letter(&self, from: Queue, data: Vec<u8>, reason: String) -> Result<(), TransportError> {
+        if let Ok(mut dead) = self.dead.lock() {
+            dead.push(dead_letter(Some(from), &data, reason));
+        }
+        Ok(())
+    }
+
     async fn consume(&self, queue: Queue, _prefetch: u16) -> Result<Deliveries, TransportError> {
         let memory = self.queue(queue);
         let receiver = memory
@@ -96,6 +103,7 @@ impl Transport for MemoryTransport {
         .map(move |(data, redelivered)| {
             Ok(Delivery {
                 acker: Box::new(MemoryAcker {
+                    queue,
                     data: data.clone(),
                     sender: sender.clone(),
                     dead: dead.clone(),
@@ -109,9 +117,10 @@ impl Transport for MemoryTransport {
 }
 
 struct MemoryAcker {
+    queue: Queue,
     data: Vec<u8>,
     sender: UnboundedSender<Message>,
-    dead: std::sync::Arc<Mutex<Vec<Vec<u8>>>>,
+    dead: std::sync::Arc<Mutex<Vec<DeadLetter>>>,
 }
 
 #[async_trait]
@@ -127,9 +136,18 @@ impl Acker for MemoryAcker {
                 .map_err(|_| TransportError::Broker("queue closed".into()))
         } else {
             if let Ok(mut dead) = self.dead.lock() {
-                dead.push(self.data.clone());
+                dead.push(dead_letter(Some(self.queue), &self.data, "rejected".into()));
             }
             Ok(())
         }
+    }
+}
+
+fn dead_letter(queue: Option<Queue>, data: &[u8], reason: String) -> DeadLetter {
+    DeadLetter {
+        queue,
+        reason,
+        crawl_id: crawl_id_of(data),
+        body: String::from_utf8_lossy(data).into_owned(),
     }
 }

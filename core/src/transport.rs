@@ -8,7 +8,8 @@ use futures_util::stream::BoxStream;
 use crate::message::{self, Completion, Task};
 
 /// Which of the two work queues.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Queue {
     /// Download tasks, consumed by workers.
     Tasks,
@@ -69,6 +70,10 @@ pub trait Transport: Send + Sync {
 
     /// Starts consuming `queue` with at most `prefetch` unacknowledged deliveries.
     async fn consume(&self, queue: Queue, prefetch: u16) -> Result<Deliveries, TransportError>;
+
+    /// Puts a message that can never be processed on the dead-letter queue,
+    /// with the reason and the queue it came from.
+    async fn dead_letter(&self, from: Queue, data: Vec<u8>, reason: String) -> Result<(), TransportError>;
 }
 
 /// Publishes tasks, confirmed.
@@ -91,4 +96,24 @@ pub async fn publish_completion(
     transport
         .publish(Queue::Completions, vec![message::encode(completion)])
         .await
+}
+
+/// A message on the dead-letter queue, as `producer dlq` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeadLetter {
+    /// The queue it was taken from, when known.
+    pub queue: Option<Queue>,
+    /// Why it is here.
+    pub reason: String,
+    /// The crawl it belongs to, when it decodes far enough to say.
+    pub crawl_id: Option<uuid::Uuid>,
+    /// The body, as text (lossy).
+    pub body: String,
+}
+
+/// The crawl id of a task or completion body, if it has one.
+pub fn crawl_id_of(data: &[u8]) -> Option<uuid::Uuid> {
+    let value: serde_json::Value = serde_json::from_slice(data).ok()?;
+    let id = value.get("crawl_id").or_else(|| value.get("result")?.get("crawl_id"))?;
+    id.as_str()?.parse().ok()
 }

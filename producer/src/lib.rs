@@ -83,6 +83,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the dead-letter queue (a crawl's messages, or all), with reasons;
+    /// --requeue moves the listed messages back to their queues.
+    Dlq {
+        /// Only messages of this crawl (undecodable messages belong to none).
+        crawl_id: Option<String>,
+        /// Move the listed messages back to the queue they came from.
+        #[arg(long)]
+        requeue: bool,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete a crawl's data from Redis (queued tasks of it are then dropped by workers).
     Delete {
         /// The crawl id.
@@ -243,6 +255,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&view)?);
             } else {
                 print!("{}", render_task(&view));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dlq {
+            crawl_id,
+            requeue,
+            json,
+        } => {
+            let crawl_id = crawl_id.map(|id| parse_id("crawl", &id)).transpose()?;
+            let names = crawlq_core::names::QueueNames::new(&cli.connect.queue_prefix);
+            let amqp = crawlq_core::amqp::Amqp::connect(&cli.connect.amqp_url, names).await?;
+            let letters = amqp.dead_letters(crawl_id, requeue).await;
+            amqp.close().await;
+            let letters = letters?;
+            for letter in &letters {
+                if json {
+                    println!("{}", serde_json::to_string(letter)?);
+                } else {
+                    let queue = letter.queue.map_or("?".to_owned(), |q| format!("{q:?}").to_lowercase());
+                    let crawl = letter.crawl_id.map_or("-".to_owned(), |c| c.to_string());
+                    println!("{queue}\t{crawl}\t{}\t{}", letter.reason, letter.body.chars().take(120).collect::<String>());
+                }
+            }
+            if !json {
+                let verb = if requeue { "requeued" } else { "dead letters" };
+                eprintln!("{} {verb}", letters.len());
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -2,6 +2,13 @@
 //! processes, gives each test its own queue names and key prefix, waits with
 //! generous bounds, and removes what a test left in RabbitMQ and Redis when
 //! its [`TestEnv`] is dropped (even when the test fails).
+//!
+//! - [`services`]: a test's own RabbitMQ node and Redis server, for tests that restart them.
+//! - [`chaos`]: the chaos driver (kills and restarts while a crawl runs), shared by the
+//!   chaos test and the chaos benchmark.
+
+pub mod chaos;
+pub mod services;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -26,11 +33,14 @@ pub fn redis_url() -> String {
 /// into the same target directory as this test.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
-    // target/<profile>/deps/suite-HASH → target/<profile>/<name>
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or(Path::new("."));
+    // A test runs as target/<profile>/deps/suite-HASH, a harness binary as
+    // target/<profile>/NAME: the binaries are in target/<profile>.
+    let here = exe.parent().unwrap_or(Path::new("."));
+    let dir = if here.ends_with("deps") {
+        here.parent().unwrap_or(here)
+    } else {
+        here
+    };
     let path = dir.join(name);
     assert!(
         path.exists(),
@@ -47,19 +57,32 @@ pub struct TestEnv {
     pub prefix: String,
     /// Where the processes' logs go.
     pub log_dir: PathBuf,
-    children: Vec<Child>,
+    /// The RabbitMQ the processes use.
+    pub amqp_url: String,
+    /// The Redis the processes use.
+    pub redis_url: String,
+    children: Vec<(String, Vec<String>, Child)>,
+    spawned: usize,
 }
 
 impl TestEnv {
-    /// A fresh namespace named after the test.
+    /// A fresh namespace named after the test, on the shared RabbitMQ and Redis.
     pub fn new(test: &str) -> Self {
+        Self::on(test, amqp_url(), redis_url())
+    }
+
+    /// A fresh namespace on the given RabbitMQ and Redis.
+    pub fn on(test: &str, amqp_url: String, redis_url: String) -> Self {
         let prefix = format!("t-{test}-{}", &Uuid::new_v4().simple().to_string()[..8]);
         let log_dir = std::env::temp_dir().join("crawlq-test-logs").join(&prefix);
         let _ = std::fs::create_dir_all(&log_dir);
         Self {
             prefix,
             log_dir,
+            amqp_url,
+            redis_url,
             children: Vec::new(),
+            spawned: 0,
         }
     }
 
@@ -67,8 +90,8 @@ impl TestEnv {
     pub fn command(&self, name: &str) -> Command {
         let mut command = Command::new(bin(name));
         command
-            .env("AMQP_URL", amqp_url())
-            .env("REDIS_URL", redis_url())
+            .env("AMQP_URL", &self.amqp_url)
+            .env("REDIS_URL", &self.redis_url)
             .env("CRAWLQ_QUEUE_PREFIX", &self.prefix)
             .env("CRAWLQ_KEY_PREFIX", &self.prefix)
             .env("RUST_LOG", "info")
@@ -77,22 +100,61 @@ impl TestEnv {
         command
     }
 
-    /// Starts a long-running binary (worker, aggregator) with its log in `log_dir`.
-    pub fn spawn(&mut self, name: &str, args: &[&str]) {
-        let log = self
-            .log_dir
-            .join(format!("{name}-{}.log", self.children.len()));
-        let file =
-            std::fs::File::create(&log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
+    /// Starts a long-running binary (worker, aggregator) with its log in
+    /// `log_dir`; returns its index for [`TestEnv::kill`] and [`TestEnv::signal`].
+    pub fn spawn(&mut self, name: &str, args: &[&str]) -> usize {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let child = self.start_child(name, &args);
+        self.children.push((name.to_owned(), args, child));
+        self.children.len() - 1
+    }
+
+    fn start_child(&mut self, name: &str, args: &[String]) -> Child {
+        let log = self.log_dir.join(format!("{name}-{}.log", self.spawned));
+        self.spawned += 1;
+        let file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
         let err = file.try_clone().unwrap_or_else(|e| panic!("log file: {e}"));
-        let child = self
-            .command(name)
+        self.command(name)
             .args(args)
             .stdout(file)
             .stderr(err)
             .spawn()
-            .unwrap_or_else(|e| panic!("start {name}: {e}"));
-        self.children.push(child);
+            .unwrap_or_else(|e| panic!("start {name}: {e}"))
+    }
+
+    /// The name of process `index`.
+    pub fn name_of(&self, index: usize) -> &str {
+        &self.children[index].0
+    }
+
+    /// How many processes were started.
+    pub fn processes(&self) -> usize {
+        self.children.len()
+    }
+
+    /// SIGKILLs process `index` and waits for it to be gone.
+    pub async fn kill(&mut self, index: usize) {
+        let child = &mut self.children[index].2;
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
+
+    /// Starts process `index` again with the same arguments.
+    pub fn restart(&mut self, index: usize) {
+        let (name, args) = (self.children[index].0.clone(), self.children[index].1.clone());
+        let child = self.start_child(&name, &args);
+        self.children[index].2 = child;
+    }
+
+    /// Sends a signal (e.g. "TERM") to process `index`; returns its exit code
+    /// if it exits within `limit`.
+    pub async fn signal(&mut self, index: usize, signal: &str, limit: Duration) -> Option<i32> {
+        let child = &mut self.children[index].2;
+        let pid = child.id()?.to_string();
+        let sent = std::process::Command::new("kill").args([&format!("-{signal}"), &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -{signal} {pid}");
+        let status = tokio::time::timeout(limit, child.wait()).await.ok()?.ok()?;
+        status.code()
     }
 
     /// Starts `workers` workers and `aggregators` aggregators.
@@ -113,16 +175,16 @@ impl TestEnv {
 
 impl Drop for TestEnv {
     fn drop(&mut self) {
-        for child in &mut self.children {
+        for (_, _, child) in &mut self.children {
             let _ = child.start_kill();
         }
-        let prefix = self.prefix.clone();
+        let (prefix, amqp, redis) = (self.prefix.clone(), self.amqp_url.clone(), self.redis_url.clone());
         // Drop cannot await: clean up on a thread with its own runtime.
         let cleaned = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(cleanup(&prefix))
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                tokio::time::timeout(Duration::from_secs(20), cleanup(&prefix, &amqp, &redis)).await?
+            })
         })
         .join();
         if let Ok(Err(error)) = cleaned {
@@ -132,8 +194,8 @@ impl Drop for TestEnv {
 }
 
 /// Deletes every Redis key under `prefix:` and the three queues named `prefix.*`.
-pub async fn cleanup(prefix: &str) -> anyhow::Result<()> {
-    let client = redis::Client::open(redis_url())?;
+pub async fn cleanup(prefix: &str, amqp_url: &str, redis_url: &str) -> anyhow::Result<()> {
+    let client = redis::Client::open(redis_url)?;
     let mut connection = client.get_multiplexed_async_connection().await?;
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}:*"))
@@ -146,7 +208,7 @@ pub async fn cleanup(prefix: &str) -> anyhow::Result<()> {
             .await?;
     }
     let amqp =
-        lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default()).await?;
+        lapin::Connection::connect(amqp_url, lapin::ConnectionProperties::default()).await?;
     let channel = amqp.create_channel().await?;
     for suffix in ["tasks", "completions", "dead"] {
         let name = format!("{prefix}.{suffix}");

@@ -75,7 +75,7 @@ pub async fn run(
     let handler = Arc::new(Worker::new(config, transport.clone(), store)?);
     let concurrency = config.concurrency();
     info!(concurrency, "worker consuming tasks");
-    consume::serve(transport, Queue::Tasks, concurrency, handler, shutdown).await?;
+    consume::serve(transport, Queue::Tasks, concurrency, handler, shutdown).await;
     info!("worker stopped");
     Ok(())
 }
@@ -226,11 +226,12 @@ impl Handler for Worker {
             Ok(task) => task,
             Err(error) => {
                 warn!(%error, "undecodable task: dead-lettering it");
-                return Disposition::Poison;
+                return Disposition::Poison(format!("undecodable task: {error}"));
             }
         };
         tracing::Span::current().record("task_id", tracing::field::display(task.task_id));
-        match self.store.mark_started(task.crawl_id, task.task_id).await {
+        let started = consume::persist("mark started", || self.store.mark_started(task.crawl_id, task.task_id));
+        match started.await {
             Ok(true) => {}
             Ok(false) => {
                 debug!(crawl_id = %task.crawl_id, "task of an unknown (deleted) crawl: dropped");
@@ -243,7 +244,7 @@ impl Handler for Worker {
         }
         let result = self.scrape(&task).await;
         debug!(url = %task.url, outcome = ?result.outcome, status = ?result.status, redelivered, "scraped");
-        match self.store.put_result(&result).await {
+        match consume::persist("store result", || self.store.put_result(&result)).await {
             Ok(true) => {}
             Ok(false) => return Disposition::Ack,
             Err(error) => {
@@ -256,7 +257,10 @@ impl Handler for Worker {
             rules: task.rules,
             result,
         };
-        match transport::publish_completion(&*self.transport, &completion).await {
+        let published = consume::persist("publish completion", || {
+            transport::publish_completion(&*self.transport, &completion)
+        });
+        match published.await {
             Ok(()) => Disposition::Ack,
             Err(error) => {
                 warn!(%error, "completion not confirmed: task goes back to the queue");
