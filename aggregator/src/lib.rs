@@ -51,7 +51,14 @@ pub async fn run(
         concurrency = config.concurrency,
         "aggregator consuming completions"
     );
-    consume::serve(transport, Queue::Completions, usize::from(config.concurrency), handler, shutdown).await;
+    consume::serve(
+        transport,
+        Queue::Completions,
+        usize::from(config.concurrency),
+        handler,
+        shutdown,
+    )
+    .await;
     info!("aggregator stopped");
     Ok(())
 }
@@ -93,7 +100,8 @@ impl Handler for Aggregator {
         let result = &completion.result;
         tracing::Span::current().record("task_id", tracing::field::display(result.task_id));
         let children = children(&completion);
-        let applied = match consume::persist("apply", || self.store.apply(result, &children)).await {
+        let applied = match consume::persist("apply", || self.store.apply(result, &children)).await
+        {
             Ok(applied) => applied,
             Err(error) => {
                 warn!(%error, "store unavailable: completion goes back to the queue");
@@ -117,12 +125,21 @@ impl Handler for Aggregator {
                 rules: completion.rules.clone(),
             })
             .collect();
-        let published = consume::persist("publish tasks", || transport::publish_tasks(&*self.transport, &tasks));
+        let published = consume::persist("publish tasks", || {
+            transport::publish_tasks(&*self.transport, &tasks)
+        });
         if let Err(error) = published.await {
             // The claims are recorded with this task as parent: the redelivered
             // completion publishes them again.
             warn!(%error, "child tasks not confirmed: completion goes back to the queue");
             return Disposition::Retry;
+        }
+        // Children confirmed published: a later copy of this completion must not publish them again.
+        let marked = consume::persist("mark expanded", || {
+            self.store.mark_expanded(result.crawl_id, result.task_id)
+        });
+        if let Err(error) = marked.await {
+            warn!(%error, "could not record the children as published; a redelivery may publish them twice");
         }
         debug!(
             fresh = applied.fresh,

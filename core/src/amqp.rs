@@ -73,10 +73,12 @@ impl Amqp {
     /// Connects once (failing fast, so a wrong URL is reported at start-up),
     /// declares the queues and opens a confirming publisher channel.
     pub async fn connect(url: &str, names: QueueNames) -> Result<Self, TransportError> {
-        let mut uri: AMQPUri = url.parse().map_err(|reason: String| TransportError::Unreachable {
-            url: redact(url),
-            reason: format!("not an AMQP URL ({reason})"),
-        })?;
+        let mut uri: AMQPUri =
+            url.parse()
+                .map_err(|reason: String| TransportError::Unreachable {
+                    url: redact(url),
+                    reason: format!("not an AMQP URL ({reason})"),
+                })?;
         uri.query.heartbeat.get_or_insert(HEARTBEAT_SECS);
         let amqp = Self {
             uri,
@@ -209,11 +211,15 @@ impl Amqp {
         headers: &FieldTable,
     ) -> Result<(), TransportError> {
         let live = self.live().await?;
-        match self.publish_once(&live, routing_key, payloads, headers).await {
+        match self
+            .publish_once(&live, routing_key, payloads, headers)
+            .await
+        {
             Err(TransportError::Broker(error)) => {
                 warn!(%error, "publish failed: reconnecting");
                 let live = self.live().await?;
-                self.publish_once(&live, routing_key, payloads, headers).await
+                self.publish_once(&live, routing_key, payloads, headers)
+                    .await
             }
             other => other,
         }
@@ -244,9 +250,17 @@ impl Amqp {
             }
             match (requeue, letter.queue) {
                 (true, Some(queue)) => {
-                    self.publish_to(self.queue_name(queue), &[delivery.data.clone()], &FieldTable::default())
-                        .await?;
-                    delivery.acker.ack(BasicAckOptions::default()).await.map_err(broker)?;
+                    self.publish_to(
+                        self.queue_name(queue),
+                        std::slice::from_ref(&delivery.data),
+                        &FieldTable::default(),
+                    )
+                    .await?;
+                    delivery
+                        .acker
+                        .ack(BasicAckOptions::default())
+                        .await
+                        .map_err(broker)?;
                 }
                 _ => keep.push(delivery.acker),
             }
@@ -304,7 +318,12 @@ impl Transport for Amqp {
         Ok(deliveries.boxed())
     }
 
-    async fn dead_letter(&self, from: Queue, data: Vec<u8>, reason: String) -> Result<(), TransportError> {
+    async fn dead_letter(
+        &self,
+        from: Queue,
+        data: Vec<u8>,
+        reason: String,
+    ) -> Result<(), TransportError> {
         let mut headers = FieldTable::default();
         headers.insert(REASON_HEADER.into(), string(&reason));
         let from = match from {
@@ -337,7 +356,9 @@ fn describe(data: &[u8], headers: Option<&FieldTable>) -> DeadLetter {
         }
     };
     let reason = header(REASON_HEADER)
-        .or_else(|| header("x-first-death-reason").map(|r| format!("dead-lettered by RabbitMQ: {r}")))
+        .or_else(|| {
+            header("x-first-death-reason").map(|r| format!("dead-lettered by RabbitMQ: {r}"))
+        })
         .unwrap_or_else(|| "unknown".into());
     let queue = header(QUEUE_HEADER)
         .or_else(|| header("x-first-death-queue"))
@@ -355,19 +376,33 @@ struct LapinAcker(lapin::Acker);
 #[async_trait]
 impl Acker for LapinAcker {
     async fn ack(&self) -> Result<(), TransportError> {
-        self.0
+        let sent = self
+            .0
             .ack(BasicAckOptions::default())
             .await
-            .map(drop)
-            .map_err(broker)
+            .map_err(broker)?;
+        stale_unless(sent)
     }
 
     async fn reject(&self, requeue: bool) -> Result<(), TransportError> {
-        self.0
+        let sent = self
+            .0
             .reject(BasicRejectOptions { requeue })
             .await
-            .map(drop)
-            .map_err(broker)
+            .map_err(broker)?;
+        stale_unless(sent)
+    }
+}
+
+/// lapin answers `false` for an acker whose channel is gone: the broker will
+/// redeliver the message, so say so rather than pretend it was acknowledged.
+fn stale_unless(sent: bool) -> Result<(), TransportError> {
+    if sent {
+        Ok(())
+    } else {
+        Err(TransportError::Broker(
+            "the delivery's channel is closed; the broker redelivers it".into(),
+        ))
     }
 }
 

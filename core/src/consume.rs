@@ -59,8 +59,12 @@ pub async fn serve(
     let permits = Arc::new(Semaphore::new(concurrency));
     let mut in_flight = JoinSet::new();
     let mut backoff = Duration::from_millis(200);
+    // The current consumer outlives the loop: its channel must stay open until
+    // in-flight deliveries are acked, or the broker would redeliver them.
+    let mut current = None;
     'consumers: while !shutdown.is_cancelled() {
-        let mut deliveries = tokio::select! {
+        current = None;
+        let deliveries = tokio::select! {
             () = shutdown.cancelled() => break,
             consumer = transport.consume(queue, prefetch) => match consumer {
                 Ok(deliveries) => deliveries,
@@ -76,6 +80,7 @@ pub async fn serve(
             },
         };
         info!(?queue, "consuming");
+        let deliveries = current.insert(deliveries);
         loop {
             let permit = tokio::select! {
                 () = shutdown.cancelled() => break 'consumers,
@@ -114,18 +119,30 @@ pub async fn serve(
     })
     .await;
     if drained.is_err() {
-        warn!(left = in_flight.len(), "grace period over: unfinished deliveries go back to the queue");
+        warn!(
+            left = in_flight.len(),
+            "grace period over: unfinished deliveries go back to the queue"
+        );
         in_flight.abort_all();
     }
+    drop(current);
 }
 
-async fn dispose(handler: &dyn Handler, transport: &dyn Transport, queue: Queue, delivery: Delivery) {
+async fn dispose(
+    handler: &dyn Handler,
+    transport: &dyn Transport,
+    queue: Queue,
+    delivery: Delivery,
+) {
     let disposition = handler.handle(&delivery.data, delivery.redelivered).await;
     let acked = match &disposition {
         Disposition::Ack => delivery.acker.ack().await,
         Disposition::Retry => delivery.acker.reject(true).await,
         Disposition::Poison(reason) => {
-            match transport.dead_letter(queue, delivery.data.clone(), reason.clone()).await {
+            match transport
+                .dead_letter(queue, delivery.data.clone(), reason.clone())
+                .await
+            {
                 Ok(()) => delivery.acker.ack().await,
                 // RabbitMQ dead-letters a rejected message itself, without our reason.
                 Err(error) => {

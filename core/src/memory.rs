@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use crate::transport::{Acker, DeadLetter, Deliveries, Delivery, Queue, Transport, TransportError, crawl_id_of};
+use crate::transport::{
+    Acker, DeadLetter, Deliveries, Delivery, Queue, Transport, TransportError, crawl_id_of,
+};
 
 /// A message in a memory queue: body and whether it was delivered before.
 type Message = (Vec<u8>, bool);
@@ -78,7 +80,12 @@ impl Transport for MemoryTransport {
         Ok(())
     }
 
-    async fn dead_letter(&self, from: Queue, data: Vec<u8>, reason: String) -> Result<(), TransportError> {
+    async fn dead_letter(
+        &self,
+        from: Queue,
+        data: Vec<u8>,
+        reason: String,
+    ) -> Result<(), TransportError> {
         if let Ok(mut dead) = self.dead.lock() {
             dead.push(dead_letter(Some(from), &data, reason));
         }

@@ -3,7 +3,7 @@
 //! budget, re-publish a redelivered parent's unfinished children, detect the
 //! end), under one mutex. The store contract tests run both implementations.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -45,6 +45,7 @@ struct Crawl {
     state: HashMap<Uuid, Code>,
     results: HashMap<Uuid, PageResult>,
     tally: BTreeMap<String, u64>,
+    expanded: HashSet<Uuid>,
 }
 
 impl Crawl {
@@ -89,6 +90,7 @@ impl Crawl {
                     if !fresh
                         && !parent.is_nil()
                         && existing.parent == parent
+                        && !self.expanded.contains(&parent)
                         && !self.state.get(&child.task_id).is_some_and(|c| c.ended()) =>
                 {
                     publish.push(i);
@@ -141,6 +143,7 @@ impl Store for MemoryStore {
             state: HashMap::new(),
             results: HashMap::new(),
             tally: BTreeMap::new(),
+            expanded: HashSet::new(),
         });
         Ok(crawl.claim(Uuid::nil(), false, seeds).0)
     }
@@ -205,6 +208,13 @@ impl Store for MemoryStore {
             publish,
             finished,
         })
+    }
+
+    async fn mark_expanded(&self, crawl_id: Uuid, task_id: Uuid) -> Result<(), StoreError> {
+        if let Some(crawl) = self.lock()?.get_mut(&crawl_id) {
+            crawl.expanded.insert(task_id);
+        }
+        Ok(())
     }
 
     async fn status(&self, crawl_id: Uuid) -> Result<Option<CrawlStatus>, StoreError> {

@@ -73,14 +73,21 @@ impl Keys {
         format!("{}:crawl:{crawl}:tally", self.prefix)
     }
 
+    /// Set: task ids whose children have been published (their completion
+    /// needs no re-publishing when it is delivered again).
+    pub fn expanded(&self, crawl: Uuid) -> String {
+        format!("{}:crawl:{crawl}:expanded", self.prefix)
+    }
+
     /// Every key of one crawl, for deletion.
-    pub fn all_of(&self, crawl: Uuid) -> [String; 5] {
+    pub fn all_of(&self, crawl: Uuid) -> [String; 6] {
         [
             self.meta(crawl),
             self.tasks(crawl),
             self.state(crawl),
             self.results(crawl),
             self.tally(crawl),
+            self.expanded(crawl),
         ]
     }
 }

@@ -27,6 +27,7 @@ pub struct RedisStore {
     apply: Script,
     started: Script,
     put_result: Script,
+    expanded: Script,
 }
 
 impl RedisStore {
@@ -58,6 +59,7 @@ impl RedisStore {
             apply: Script::new(include_str!("lua/apply.lua")),
             started: Script::new(include_str!("lua/started.lua")),
             put_result: Script::new(include_str!("lua/put_result.lua")),
+            expanded: Script::new(include_str!("lua/expanded.lua")),
         })
     }
 
@@ -81,6 +83,7 @@ impl RedisStore {
             .key(self.keys.tasks(crawl_id))
             .key(self.keys.state(crawl_id))
             .key(self.keys.tally(crawl_id))
+            .key(self.keys.expanded(crawl_id))
             .arg(task_id.map(|t| t.to_string()).unwrap_or_default())
             .arg(match outcome {
                 Outcome::Done => "d",
@@ -272,6 +275,18 @@ impl Store for RedisStore {
             result.task_id,
         )
         .await
+    }
+
+    async fn mark_expanded(&self, crawl_id: Uuid, task_id: Uuid) -> Result<(), StoreError> {
+        let _: i64 = self
+            .expanded
+            .key(self.keys.meta(crawl_id))
+            .key(self.keys.expanded(crawl_id))
+            .arg(task_id.to_string())
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn status(&self, crawl_id: Uuid) -> Result<Option<CrawlStatus>, StoreError> {

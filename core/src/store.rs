@@ -68,8 +68,9 @@ pub struct Applied {
     pub known: bool,
     /// True the first time this task's completion is applied; false on redelivery.
     pub fresh: bool,
-    /// Indices into the children that must be published: newly claimed ones, and
-    /// on redelivery the unfinished ones this task claimed before.
+    /// Indices into the children that must be published: newly claimed ones,
+    /// and, when the completion was applied before but its children were never
+    /// marked published ([`Store::mark_expanded`]), the unfinished ones it claimed.
     pub publish: Vec<usize>,
     /// True exactly once per crawl: this completion finished it.
     pub finished: bool,
@@ -94,6 +95,10 @@ pub trait Store: Send + Sync {
     /// Applies a completion once: counts it, adds its tags to the tally, claims
     /// its children within the page budget and detects the end of the crawl.
     async fn apply(&self, result: &PageResult, children: &[Claim]) -> Result<Applied, StoreError>;
+
+    /// Records that the children a completion claimed are published, so a
+    /// later delivery of the same completion publishes nothing again.
+    async fn mark_expanded(&self, crawl_id: Uuid, task_id: Uuid) -> Result<(), StoreError>;
 
     /// A crawl's counters, or `None` for an unknown crawl.
     async fn status(&self, crawl_id: Uuid) -> Result<Option<CrawlStatus>, StoreError>;

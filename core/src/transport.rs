@@ -73,7 +73,12 @@ pub trait Transport: Send + Sync {
 
     /// Puts a message that can never be processed on the dead-letter queue,
     /// with the reason and the queue it came from.
-    async fn dead_letter(&self, from: Queue, data: Vec<u8>, reason: String) -> Result<(), TransportError>;
+    async fn dead_letter(
+        &self,
+        from: Queue,
+        data: Vec<u8>,
+        reason: String,
+    ) -> Result<(), TransportError>;
 }
 
 /// Publishes tasks, confirmed.
@@ -114,6 +119,8 @@ pub struct DeadLetter {
 /// The crawl id of a task or completion body, if it has one.
 pub fn crawl_id_of(data: &[u8]) -> Option<uuid::Uuid> {
     let value: serde_json::Value = serde_json::from_slice(data).ok()?;
-    let id = value.get("crawl_id").or_else(|| value.get("result")?.get("crawl_id"))?;
+    let id = value
+        .get("crawl_id")
+        .or_else(|| value.get("result")?.get("crawl_id"))?;
     id.as_str()?.parse().ok()
 }

@@ -273,9 +273,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 if json {
                     println!("{}", serde_json::to_string(letter)?);
                 } else {
-                    let queue = letter.queue.map_or("?".to_owned(), |q| format!("{q:?}").to_lowercase());
+                    let queue = letter
+                        .queue
+                        .map_or("?".to_owned(), |q| format!("{q:?}").to_lowercase());
                     let crawl = letter.crawl_id.map_or("-".to_owned(), |c| c.to_string());
-                    println!("{queue}\t{crawl}\t{}\t{}", letter.reason, letter.body.chars().take(120).collect::<String>());
+                    println!(
+                        "{queue}\t{crawl}\t{}\t{}",
+                        letter.reason,
+                        letter.body.chars().take(120).collect::<String>()
+                    );
                 }
             }
             if !json {

@@ -101,9 +101,15 @@ pub async fn run(options: &ChaosOptions) -> ChaosReport {
     let seed_path = "/questions/tagged/python";
     let truth = site.truth(&[seed_path]).await;
     let seed = format!("{}{seed_path}", site.base);
-    let out = env.producer(&["crawl", &seed], Duration::from_secs(60)).await;
+    let out = env
+        .producer(&["crawl", &seed], Duration::from_secs(60))
+        .await;
     out.assert_success();
-    let crawl_id: Uuid = out.stdout.trim().parse().unwrap_or_else(|e| panic!("crawl id: {e}"));
+    let crawl_id: Uuid = out
+        .stdout
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("crawl id: {e}"));
     let store = RedisStore::connect(&env.redis_url, &env.prefix)
         .await
         .unwrap_or_else(|e| panic!("own Redis: {e}"));
@@ -118,7 +124,9 @@ pub async fn run(options: &ChaosOptions) -> ChaosReport {
     let total = truth.pages.len() as f64;
     loop {
         if started.elapsed() > options.limit {
-            report.problems.push(format!("crawl not finished after {:?}", options.limit));
+            report
+                .problems
+                .push(format!("crawl not finished after {:?}", options.limit));
             break;
         }
         let Ok(Some(status)) = store.status(crawl_id).await else {
@@ -148,7 +156,9 @@ pub async fn run(options: &ChaosOptions) -> ChaosReport {
                     }
                 }
                 if up.elapsed() > Duration::from_secs(300) {
-                    report.problems.push("no progress 300 s after RabbitMQ came back".into());
+                    report
+                        .problems
+                        .push("no progress 300 s after RabbitMQ came back".into());
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -175,7 +185,13 @@ pub async fn run(options: &ChaosOptions) -> ChaosReport {
             return report;
         }
     };
-    measure(&mut report, &final_report, &truth, &site.stats().await, &site.base);
+    measure(
+        &mut report,
+        &final_report,
+        &truth,
+        &site.stats().await,
+        &site.base,
+    );
     report
 }
 
@@ -223,6 +239,9 @@ fn measure(
         .filter(|u| stats.contains_key(u.trim_start_matches(base)))
         .count();
     if fetched_truth != truth.pages.len() {
-        report.problems.push(format!("{} truth pages never fetched", truth.pages.len() - fetched_truth));
+        report.problems.push(format!(
+            "{} truth pages never fetched",
+            truth.pages.len() - fetched_truth
+        ));
     }
 }

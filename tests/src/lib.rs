@@ -112,7 +112,8 @@ impl TestEnv {
     fn start_child(&mut self, name: &str, args: &[String]) -> Child {
         let log = self.log_dir.join(format!("{name}-{}.log", self.spawned));
         self.spawned += 1;
-        let file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
+        let file =
+            std::fs::File::create(&log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
         let err = file.try_clone().unwrap_or_else(|e| panic!("log file: {e}"));
         self.command(name)
             .args(args)
@@ -141,7 +142,10 @@ impl TestEnv {
 
     /// Starts process `index` again with the same arguments.
     pub fn restart(&mut self, index: usize) {
-        let (name, args) = (self.children[index].0.clone(), self.children[index].1.clone());
+        let (name, args) = (
+            self.children[index].0.clone(),
+            self.children[index].1.clone(),
+        );
         let child = self.start_child(&name, &args);
         self.children[index].2 = child;
     }
@@ -151,7 +155,9 @@ impl TestEnv {
     pub async fn signal(&mut self, index: usize, signal: &str, limit: Duration) -> Option<i32> {
         let child = &mut self.children[index].2;
         let pid = child.id()?.to_string();
-        let sent = std::process::Command::new("kill").args([&format!("-{signal}"), &pid]).status();
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status();
         assert!(sent.is_ok_and(|s| s.success()), "kill -{signal} {pid}");
         let status = tokio::time::timeout(limit, child.wait()).await.ok()?.ok()?;
         status.code()
@@ -178,12 +184,19 @@ impl Drop for TestEnv {
         for (_, _, child) in &mut self.children {
             let _ = child.start_kill();
         }
-        let (prefix, amqp, redis) = (self.prefix.clone(), self.amqp_url.clone(), self.redis_url.clone());
+        let (prefix, amqp, redis) = (
+            self.prefix.clone(),
+            self.amqp_url.clone(),
+            self.redis_url.clone(),
+        );
         // Drop cannot await: clean up on a thread with its own runtime.
         let cleaned = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(async {
-                tokio::time::timeout(Duration::from_secs(20), cleanup(&prefix, &amqp, &redis)).await?
+                tokio::time::timeout(Duration::from_secs(20), cleanup(&prefix, &amqp, &redis))
+                    .await?
             })
         })
         .join();
@@ -207,8 +220,7 @@ pub async fn cleanup(prefix: &str, amqp_url: &str, redis_url: &str) -> anyhow::R
             .query_async(&mut connection)
             .await?;
     }
-    let amqp =
-        lapin::Connection::connect(amqp_url, lapin::ConnectionProperties::default()).await?;
+    let amqp = lapin::Connection::connect(amqp_url, lapin::ConnectionProperties::default()).await?;
     let channel = amqp.create_channel().await?;
     for suffix in ["tasks", "completions", "dead"] {
         let name = format!("{prefix}.{suffix}");

@@ -21,7 +21,11 @@ pub fn free_port() -> u16 {
 pub async fn wait_port(port: u16, up: bool, limit: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + limit;
     while tokio::time::Instant::now() < deadline {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() == up {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+            == up
+        {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -42,7 +46,8 @@ impl OwnRabbit {
         let id = &Uuid::new_v4().simple().to_string()[..8];
         let dir = std::env::temp_dir().join(format!("crawlq-rabbit-{id}"));
         for sub in ["mnesia", "log"] {
-            std::fs::create_dir_all(dir.join(sub)).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+            std::fs::create_dir_all(dir.join(sub))
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         }
         let port = free_port();
         std::fs::write(dir.join("enabled_plugins"), "[].\n").unwrap_or_else(|e| panic!("{e}"));
@@ -52,7 +57,10 @@ impl OwnRabbit {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         // The server may drop to the rabbitmq user: let it write here.
-        let _ = std::process::Command::new("chmod").args(["-R", "777"]).arg(&dir).status();
+        let _ = std::process::Command::new("chmod")
+            .args(["-R", "777"])
+            .arg(&dir)
+            .status();
         let rabbit = Self {
             node: format!("crawlq-{id}@localhost"),
             port,
@@ -76,9 +84,15 @@ impl OwnRabbit {
             .env("RABBITMQ_DIST_PORT", dist_port.to_string())
             .env("RABBITMQ_MNESIA_BASE", self.dir.join("mnesia"))
             .env("RABBITMQ_LOG_BASE", self.dir.join("log"))
-            .env("RABBITMQ_ENABLED_PLUGINS_FILE", self.dir.join("enabled_plugins"))
+            .env(
+                "RABBITMQ_ENABLED_PLUGINS_FILE",
+                self.dir.join("enabled_plugins"),
+            )
             .env("RABBITMQ_CONFIG_FILE", self.dir.join("rabbitmq.conf"))
-            .env("RABBITMQ_FEATURE_FLAGS_FILE", self.dir.join("feature_flags"))
+            .env(
+                "RABBITMQ_FEATURE_FLAGS_FILE",
+                self.dir.join("feature_flags"),
+            )
             .env("RABBITMQ_PID_FILE", self.dir.join("pid"))
             .current_dir(&self.dir)
             .stdout(Stdio::null())
@@ -102,7 +116,10 @@ impl OwnRabbit {
             .stderr(Stdio::null())
             .status()
             .await;
-        assert!(wait_port(self.port, false, Duration::from_secs(30)).await, "RabbitMQ did not stop");
+        assert!(
+            wait_port(self.port, false, Duration::from_secs(30)).await,
+            "RabbitMQ did not stop"
+        );
     }
 
     /// Starts the stopped node again (its durable queues and persistent messages survive).
@@ -132,7 +149,10 @@ pub struct OwnRedis {
 impl OwnRedis {
     /// Starts `redis-server` with AOF (fsync on every write) and waits for it.
     pub async fn start() -> Self {
-        let dir = std::env::temp_dir().join(format!("crawlq-redis-{}", &Uuid::new_v4().simple().to_string()[..8]));
+        let dir = std::env::temp_dir().join(format!(
+            "crawlq-redis-{}",
+            &Uuid::new_v4().simple().to_string()[..8]
+        ));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         let mut redis = Self {
             port: free_port(),
@@ -150,7 +170,14 @@ impl OwnRedis {
 
     async fn boot(&mut self) {
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
             .args(["--appendonly", "yes", "--appendfsync", "always"])
             .arg("--dir")
             .arg(&self.dir)
@@ -160,7 +187,10 @@ impl OwnRedis {
             .spawn()
             .unwrap_or_else(|e| panic!("redis-server: {e}"));
         self.child = Some(child);
-        assert!(wait_port(self.port, true, Duration::from_secs(30)).await, "own Redis did not come up");
+        assert!(
+            wait_port(self.port, true, Duration::from_secs(30)).await,
+            "own Redis did not come up"
+        );
     }
 
     /// Restarts the server: SIGTERM (it writes out and exits), then starts it
@@ -168,11 +198,16 @@ impl OwnRedis {
     pub async fn restart(&mut self) {
         if let Some(mut child) = self.child.take() {
             if let Some(pid) = child.id() {
-                let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status();
             }
             let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
         }
-        assert!(wait_port(self.port, false, Duration::from_secs(10)).await, "Redis did not stop");
+        assert!(
+            wait_port(self.port, false, Duration::from_secs(10)).await,
+            "Redis did not stop"
+        );
         self.boot().await;
     }
 }

@@ -230,7 +230,9 @@ impl Handler for Worker {
             }
         };
         tracing::Span::current().record("task_id", tracing::field::display(task.task_id));
-        let started = consume::persist("mark started", || self.store.mark_started(task.crawl_id, task.task_id));
+        let started = consume::persist("mark started", || {
+            self.store.mark_started(task.crawl_id, task.task_id)
+        });
         match started.await {
             Ok(true) => {}
             Ok(false) => {

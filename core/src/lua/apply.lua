@@ -2,7 +2,8 @@
 -- Also claims a crawl's seeds, when ARGV[1] (the task id) is empty.
 --
 -- KEYS: 1 meta hash, 2 tasks hash (task id -> "parent|depth|url"), 3 state hash
---       (task id -> s|d|f), 4 tally hash (tag -> pages).
+--       (task id -> s|d|f), 4 tally hash (tag -> pages), 5 expanded set (task ids
+--       whose children were published).
 -- ARGV: 1 task id or '', 2 outcome code 'd' or 'f', 3 now in ms,
 --       4 number of tags, then the tags,
 --       then the number of children, then per child: task id, claim record.
@@ -52,9 +53,10 @@ for j = 0, nchildren - 1 do
       created = created + 1
       publish[#publish + 1] = j
     end
-  elseif fresh == 0 and tid ~= '' and string.sub(existing, 1, 36) == tid then
-    -- A redelivered completion: this task claimed the child before; publish it
-    -- again unless it finished, in case the first run died before publishing.
+  elseif fresh == 0 and tid ~= '' and string.sub(existing, 1, 36) == tid
+      and redis.call('SISMEMBER', KEYS[5], tid) == 0 then
+    -- A completion seen before whose children were never confirmed published
+    -- (the aggregator died in between): publish the unfinished ones again.
     local st = redis.call('HGET', KEYS[3], ctid)
     if st ~= 'd' and st ~= 'f' then
       publish[#publish + 1] = j

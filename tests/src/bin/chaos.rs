@@ -20,7 +20,9 @@ async fn main() {
             }
         }
     }
-    println!("| run | pages | kills | RabbitMQ restarts | Redis restarts | pages lost | tags double-counted | tags missing | extra fetches | RabbitMQ down (s) | resume after RabbitMQ up (s) | crawl (s) | exact |");
+    println!(
+        "| run | pages | kills | RabbitMQ restarts | Redis restarts | pages lost | tags double-counted | tags missing | extra fetches | RabbitMQ down (s) | resume after RabbitMQ up (s) | crawl (s) | exact |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for run in 1..=runs {
         let options = ChaosOptions {

@@ -3,6 +3,7 @@
 //! - [`real_pages`]: extraction on real saved Stack Overflow pages.
 //! - [`e2e`]: the distributed crawl with the real binaries, RabbitMQ, Redis and the fixture site.
 //! - [`compose`]: docker-compose.yml, checked by a parser.
+//! - [`faults`]: chaos, kills mid-fetch, SIGTERM, poison messages.
 //! - [`local`]: local mode, compared with the distributed crawl.
 //! - [`store`]: the store contract, on Redis and in memory alike.
 //! - [`cli`]: bad input and unreachable services get one clear line and a non-zero exit.
@@ -13,6 +14,7 @@
 mod cli;
 mod compose;
 mod e2e;
+mod faults;
 mod local;
 mod real_pages;
 mod store;

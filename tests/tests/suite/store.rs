@@ -94,10 +94,15 @@ async fn contract(store: Arc<dyn Store>) {
         "budget of 4 pages: seed + 3 children; the seed itself is not new"
     );
 
-    // A redelivered completion: no double count, its unfinished children published again.
+    // The same completion again before its children were marked published (the
+    // aggregator died in between): no double count, the unfinished children again.
     let again = store.apply(&seed_result, children).await.unwrap();
     assert!(again.known && !again.fresh && !again.finished);
     assert_eq!(again.publish, vec![0, 1, 2]);
+    // Once marked published, a copy of the completion publishes nothing.
+    store.mark_expanded(id, seed.task_id).await.unwrap();
+    let copy = store.apply(&seed_result, children).await.unwrap();
+    assert!(copy.known && !copy.fresh && copy.publish.is_empty());
     assert_eq!(
         store.tally(id).await.unwrap(),
         [("a".into(), 1), ("b".into(), 1)].into()

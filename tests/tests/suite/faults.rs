@@ -1,0 +1,214 @@
+//! Nothing lost, nothing counted twice: the chaos run, a worker killed
+//! mid-fetch, a worker stopped with SIGTERM, and poison messages.
+
+use std::time::Duration;
+
+use crawlq_core::report::Report;
+use crawlq_tests::chaos::{self, ChaosOptions};
+use crawlq_tests::{Site, TestEnv};
+use lapin::options::BasicPublishOptions;
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+
+const LIMIT: Duration = Duration::from_secs(600);
+const SEED: &str = "/questions/tagged/python";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chaos_kills_and_restarts_lose_nothing_and_count_nothing_twice() {
+    let report = chaos::run(&ChaosOptions::default()).await;
+    eprintln!("chaos: {report:?}");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert!(
+        report.kills >= 20,
+        "at least 20 kills, got {}",
+        report.kills
+    );
+    assert_eq!((report.rabbit_restarts, report.redis_restarts), (1, 1));
+    assert_eq!(report.pages_lost, 0);
+    assert_eq!(report.tags_double_counted, 0);
+    assert_eq!(report.tags_missing, 0);
+    assert!(report.exact, "the report equals the site's truth");
+}
+
+/// Starts a crawl without waiting; returns its id.
+async fn start_crawl(env: &TestEnv, args: &[&str]) -> String {
+    let out = env.producer(args, LIMIT).await;
+    out.assert_success().stdout.trim().to_owned()
+}
+
+/// Waits for a crawl and returns its report.
+async fn wait_report(env: &TestEnv, crawl_id: &str) -> Report {
+    loop {
+        let out = env.producer(&["status", crawl_id, "--json"], LIMIT).await;
+        let status: serde_json::Value = serde_json::from_str(&out.assert_success().stdout).unwrap();
+        if status["state"] == "finished" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let out = env.producer(&["report", crawl_id, "--json"], LIMIT).await;
+    serde_json::from_str(&out.assert_success().stdout).unwrap()
+}
+
+/// Waits until the site has received `n` requests.
+async fn wait_requests(site: &Site, n: u64) {
+    for _ in 0..600 {
+        if site.stats().await.values().sum::<u64>() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the site never saw {n} requests");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_mid_fetch_has_its_tasks_completed_by_another() {
+    let site = Site::start(&["--pages", "100", "--seed", "21", "--latency-ms", "3000"]).await;
+    let truth = site.truth(&[SEED]).await;
+    let mut env = TestEnv::new("killmidfetch");
+    env.spawn("aggregator", &[]);
+    let first = env.spawn("worker", &["--concurrency", "4"]);
+    let urls: Vec<&String> = truth
+        .pages
+        .iter()
+        .filter(|(_, p)| p.status == 200)
+        .map(|(u, _)| u)
+        .take(4)
+        .collect();
+    let list = env.log_dir.join("urls.txt");
+    std::fs::write(
+        &list,
+        urls.iter().map(|u| format!("{u}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let crawl_id = start_crawl(&env, &["submit", "--urls", list.to_str().unwrap()]).await;
+    // The first worker has all four fetches in flight (each takes 3 s): kill it.
+    wait_requests(&site, 4).await;
+    env.kill(first).await;
+    env.spawn("worker", &["--concurrency", "4"]);
+    let report = wait_report(&env, &crawl_id).await;
+    assert_eq!(
+        report.status.done, 4,
+        "every task completed by the second worker"
+    );
+    for page in &report.pages {
+        assert_eq!(page.tags, truth.pages[&page.url].tags);
+    }
+    let stats = site.stats().await;
+    assert!(
+        stats.values().all(|n| *n == 2),
+        "each page fetched by both workers: {stats:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_a_worker_finish_and_ack_its_fetches_then_exit() {
+    let site = Site::start(&["--pages", "300", "--seed", "22", "--latency-ms", "1000"]).await;
+    let truth = site.truth(&[SEED]).await;
+    let mut env = TestEnv::new("sigterm");
+    env.spawn("aggregator", &[]);
+    let first = env.spawn("worker", &["--concurrency", "8"]);
+    let crawl_id = start_crawl(&env, &["crawl", &format!("{}{SEED}", site.base)]).await;
+    wait_requests(&site, 10).await;
+    let code = env.signal(first, "TERM", Duration::from_secs(10)).await;
+    assert_eq!(code, Some(0), "the worker exits cleanly within 10 s");
+    env.spawn("worker", &["--concurrency", "16"]);
+    let report = wait_report(&env, &crawl_id).await;
+    assert_eq!(report.tag_counts, truth.tag_counts);
+    assert_eq!(report.pages.len(), truth.pages.len());
+    let stats = site.stats().await;
+    assert!(
+        stats.values().all(|n| *n == 1),
+        "fetches finished before exiting are not repeated: {stats:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poison_messages_go_to_the_dead_letter_queue_with_a_reason() {
+    let site = Site::start(&["--pages", "400", "--seed", "23"]).await;
+    let truth = site.truth(&[SEED]).await;
+    let mut env = TestEnv::new("poison");
+    env.start_stack(1, 1);
+    // The services declare the queues; inject once they are up.
+    let crawl_id = start_crawl(&env, &["crawl", &format!("{}{SEED}", site.base)]).await;
+    let connection = Connection::connect(&env.amqp_url, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    for (queue, body) in [
+        ("tasks", b"this is not json".as_slice()),
+        (
+            "completions",
+            br#"{"v":1,"result":{"crawl_id":42}}"#.as_slice(),
+        ),
+        (
+            "tasks",
+            br#"{"v":99,"crawl_id":"00000000-0000-0000-0000-000000000000"}"#.as_slice(),
+        ),
+    ] {
+        let queue = format!("{}.{queue}", env.prefix);
+        channel
+            .basic_publish(
+                "".into(),
+                queue.as_str().into(),
+                BasicPublishOptions::default(),
+                body,
+                BasicProperties::default(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let report = wait_report(&env, &crawl_id).await;
+    assert_eq!(
+        report.tag_counts, truth.tag_counts,
+        "the crawl completes, exactly"
+    );
+
+    let mut letters = Vec::new();
+    for _ in 0..100 {
+        let out = env.producer(&["dlq", "--json"], LIMIT).await;
+        letters = out
+            .assert_success()
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect::<Vec<_>>();
+        if letters.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut reasons: Vec<(String, String)> = letters
+        .iter()
+        .map(|l| {
+            (
+                l["queue"].as_str().unwrap_or("?").to_owned(),
+                l["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    reasons.sort();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert_eq!(reasons[0].0, "completions");
+    assert!(
+        reasons[0].1.starts_with("undecodable completion:"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].1.starts_with("undecodable task:")
+            && reasons[2].1.starts_with("undecodable task:"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|(_, r)| r.contains("message version 99 is not supported")),
+        "{reasons:?}"
+    );
+    // Listing leaves them there; a crawl filter shows none of these (they name no crawl).
+    let out = env.producer(&["dlq", &crawl_id, "--json"], LIMIT).await;
+    assert_eq!(out.assert_success().stdout.lines().count(), 0);
+    let out = env.producer(&["dlq", "--json"], LIMIT).await;
+    assert_eq!(out.assert_success().stdout.lines().count(), 3);
+}
