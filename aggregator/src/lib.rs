@@ -123,6 +123,7 @@ impl Handler for Aggregator {
                 url: claim.url.clone(),
                 depth: claim.depth,
                 rules: completion.rules.clone(),
+                attempt: 0,
             })
             .collect();
         let published = consume::persist("publish tasks", || {

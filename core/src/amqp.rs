@@ -318,6 +318,49 @@ impl Transport for Amqp {
         Ok(deliveries.boxed())
     }
 
+    async fn publish_delayed(
+        &self,
+        payload: Vec<u8>,
+        delay: Duration,
+    ) -> Result<(), TransportError> {
+        // The shortest delay queue that waits at least `delay`; the message's own
+        // expiration trims the wait to `delay` (messages expire in queue order, so
+        // one may wait a little longer behind another).
+        let delay_ms = delay.as_millis() as u64;
+        let Some((secs, queue)) = self
+            .names
+            .delays
+            .iter()
+            .find(|(secs, _)| secs * 1000 >= delay_ms)
+            .or(self.names.delays.last())
+        else {
+            return self.publish(Queue::Tasks, vec![payload]).await;
+        };
+        let expiration = delay_ms.min(secs * 1000).to_string();
+        let live = self.live().await?;
+        let properties = BasicProperties::default()
+            .with_delivery_mode(PERSISTENT)
+            .with_content_type("application/json".into())
+            .with_expiration(expiration.as_str().into());
+        let confirm = live
+            .publisher
+            .basic_publish(
+                ShortString::from(""),
+                queue.as_str().into(),
+                BasicPublishOptions::default(),
+                &payload,
+                properties,
+            )
+            .await
+            .map_err(broker)?;
+        match confirm.await.map_err(broker)? {
+            Confirmation::Ack(_) => Ok(()),
+            _ => Err(TransportError::Nacked {
+                queue: queue.clone(),
+            }),
+        }
+    }
+
     async fn dead_letter(
         &self,
         from: Queue,
@@ -428,6 +471,20 @@ async fn declare(channel: &Channel, names: &QueueNames) -> Result<(), TransportE
         );
         args.insert("x-dead-letter-exchange".into(), string(""));
         args.insert("x-dead-letter-routing-key".into(), string(&names.dead));
+        channel
+            .queue_declare(queue.as_str().into(), durable, args)
+            .await
+            .map_err(broker)?;
+    }
+    for (secs, queue) in &names.delays {
+        let mut args = FieldTable::default();
+        args.insert("x-queue-type".into(), string("classic"));
+        args.insert(
+            "x-message-ttl".into(),
+            AMQPValue::LongLongInt((*secs * 1000) as i64),
+        );
+        args.insert("x-dead-letter-exchange".into(), string(""));
+        args.insert("x-dead-letter-routing-key".into(), string(&names.tasks));
         channel
             .queue_declare(queue.as_str().into(), durable, args)
             .await

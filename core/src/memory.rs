@@ -80,6 +80,19 @@ impl Transport for MemoryTransport {
         Ok(())
     }
 
+    async fn publish_delayed(
+        &self,
+        payload: Vec<u8>,
+        delay: std::time::Duration,
+    ) -> Result<(), TransportError> {
+        let sender = self.tasks.sender.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = sender.send((payload, false));
+        });
+        Ok(())
+    }
+
     async fn dead_letter(
         &self,
         from: Queue,

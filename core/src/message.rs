@@ -64,6 +64,13 @@ pub struct Task {
     pub depth: u32,
     /// The crawl's rules.
     pub rules: Rules,
+    /// Fetches of this task that failed transiently so far (retries).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// How a task ended.
@@ -169,6 +176,7 @@ mod tests {
             url,
             depth: 1,
             rules: rules(),
+            attempt: 2,
         };
         assert_eq!(decode::<Task>(&encode(&task)).unwrap(), task);
     }

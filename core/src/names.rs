@@ -15,15 +15,26 @@ pub struct QueueNames {
     pub completions: String,
     /// Dead letters: messages that could not be decoded or kept failing.
     pub dead: String,
+    /// Delay queues for retries, by delay in seconds: a message waits out the
+    /// queue's TTL there, then is dead-lettered back onto the task queue.
+    pub delays: Vec<(u64, String)>,
 }
 
+/// The delays, in seconds, of the retry queues.
+pub const DELAY_LEVELS_SECS: [u64; 7] = [1, 2, 4, 8, 16, 32, 64];
+
 impl QueueNames {
-    /// The queues named `{prefix}.tasks`, `{prefix}.completions` and `{prefix}.dead`.
+    /// The queues named `{prefix}.tasks`, `{prefix}.completions`, `{prefix}.dead`
+    /// and `{prefix}.delay.{N}s`.
     pub fn new(prefix: &str) -> Self {
         Self {
             tasks: format!("{prefix}.tasks"),
             completions: format!("{prefix}.completions"),
             dead: format!("{prefix}.dead"),
+            delays: DELAY_LEVELS_SECS
+                .iter()
+                .map(|secs| (*secs, format!("{prefix}.delay.{secs}s")))
+                .collect(),
         }
     }
 }

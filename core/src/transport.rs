@@ -71,6 +71,14 @@ pub trait Transport: Send + Sync {
     /// Starts consuming `queue` with at most `prefetch` unacknowledged deliveries.
     async fn consume(&self, queue: Queue, prefetch: u16) -> Result<Deliveries, TransportError>;
 
+    /// Publishes a task that will reach the task queue after about `delay`
+    /// (a retry that holds no prefetch slot while it waits).
+    async fn publish_delayed(
+        &self,
+        payload: Vec<u8>,
+        delay: std::time::Duration,
+    ) -> Result<(), TransportError>;
+
     /// Puts a message that can never be processed on the dead-letter queue,
     /// with the reason and the queue it came from.
     async fn dead_letter(

@@ -28,6 +28,12 @@ struct Cli {
     /// Smallest question page, in KB.
     #[arg(long, default_value_t = 100)]
     min_kb: usize,
+    /// Every N-th question answers its first request with 503 or 429 (Retry-After: 1), then works.
+    #[arg(long, default_value_t = 0)]
+    flaky_every: usize,
+    /// Every N-th question always answers 503 (reported as failed in the truth).
+    #[arg(long, default_value_t = 0)]
+    broken_every: usize,
     /// Largest question page, in KB.
     #[arg(long, default_value_t = 250)]
     max_kb: usize,
@@ -45,6 +51,8 @@ async fn main() -> anyhow::Result<()> {
         seed: cli.seed,
         min_bytes: cli.min_kb * 1024,
         max_bytes: cli.max_kb * 1024,
+        flaky_every: cli.flaky_every,
+        broken_every: cli.broken_every,
     });
     let (addr, server) = fixture_site::server::serve(
         site,

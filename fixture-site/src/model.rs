@@ -142,6 +142,10 @@ pub struct SiteConfig {
     pub min_bytes: usize,
     /// Largest question page, in bytes.
     pub max_bytes: usize,
+    /// Every n-th question answers its first request with 503 or 429 (0: none).
+    pub flaky_every: usize,
+    /// Every n-th question (offset by one) always answers 503 (0: none).
+    pub broken_every: usize,
 }
 
 /// The whole site.
@@ -290,6 +294,18 @@ impl Site {
         tags
     }
 
+    /// Whether question `i` fails its first request (then works).
+    pub fn is_flaky(&self, i: usize) -> bool {
+        self.config.flaky_every > 0 && i.is_multiple_of(self.config.flaky_every)
+    }
+
+    /// Whether question `i` always answers 503.
+    pub fn is_broken(&self, i: usize) -> bool {
+        self.config.broken_every > 0
+            && i % self.config.broken_every == 1 % self.config.broken_every
+            && !self.is_flaky(i)
+    }
+
     /// The path of question `i`.
     pub fn question_path(&self, i: usize) -> String {
         let q = &self.questions[i];
@@ -317,6 +333,15 @@ impl Site {
         }
         while let Some((path, depth)) = queue.pop_front() {
             let (page, next) = match self.route(&path) {
+                PagePath::Question(i) if self.is_broken(i) => (
+                    TruthPage {
+                        status: 503,
+                        title: None,
+                        tags: Vec::new(),
+                        depth,
+                    },
+                    Vec::new(),
+                ),
                 PagePath::Question(i) => {
                     let q = &self.questions[i];
                     let page = TruthPage {
@@ -482,6 +507,8 @@ mod tests {
             seed: 7,
             min_bytes: 1000,
             max_bytes: 2000,
+            flaky_every: 0,
+            broken_every: 0,
         })
     }
 

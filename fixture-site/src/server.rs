@@ -73,13 +73,34 @@ async fn handle(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Uri
         .path_and_query()
         .map_or(path, |pq| pq.as_str())
         .to_owned();
-    if let Ok(mut counts) = state.counts.lock() {
-        *counts.entry(key).or_insert(0) += 1;
-    }
+    let seen = match state.counts.lock() {
+        Ok(mut counts) => {
+            let count = counts.entry(key).or_insert(0);
+            *count += 1;
+            *count
+        }
+        Err(_) => 1,
+    };
     if !state.latency.is_zero() {
         tokio::time::sleep(state.latency).await;
     }
     let (status, body) = match state.site.route(path) {
+        PagePath::Question(i) if state.site.is_broken(i) => {
+            (StatusCode::SERVICE_UNAVAILABLE, html::not_found())
+        }
+        PagePath::Question(i) if state.site.is_flaky(i) && seen == 1 => {
+            // Alternate 503 and 429 (with Retry-After) among the flaky pages.
+            if (i / state.site.config.flaky_every) % 2 == 0 {
+                (StatusCode::SERVICE_UNAVAILABLE, html::not_found())
+            } else {
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, "1")],
+                    "slow down",
+                )
+                    .into_response();
+            }
+        }
         PagePath::Question(i) => (StatusCode::OK, html::question(&state.site, i, &base)),
         PagePath::Tagged(tag) => (StatusCode::OK, html::listing(&state.site, &tag)),
         PagePath::Missing => (StatusCode::NOT_FOUND, html::not_found()),

@@ -154,6 +154,7 @@ pub async fn start(
             url: claim.url.clone(),
             depth: 0,
             rules: spec.rules.clone(),
+            attempt: 0,
         })
         .collect();
     transport::publish_tasks(transport, &tasks).await?;

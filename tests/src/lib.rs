@@ -206,7 +206,7 @@ impl Drop for TestEnv {
     }
 }
 
-/// Deletes every Redis key under `prefix:` and the three queues named `prefix.*`.
+/// Deletes every Redis key under `prefix:` and every queue named `prefix.*`.
 pub async fn cleanup(prefix: &str, amqp_url: &str, redis_url: &str) -> anyhow::Result<()> {
     let client = redis::Client::open(redis_url)?;
     let mut connection = client.get_multiplexed_async_connection().await?;
@@ -222,8 +222,10 @@ pub async fn cleanup(prefix: &str, amqp_url: &str, redis_url: &str) -> anyhow::R
     }
     let amqp = lapin::Connection::connect(amqp_url, lapin::ConnectionProperties::default()).await?;
     let channel = amqp.create_channel().await?;
-    for suffix in ["tasks", "completions", "dead"] {
-        let name = format!("{prefix}.{suffix}");
+    let names = crawlq_core::names::QueueNames::new(prefix);
+    let mut queues = vec![names.tasks, names.completions, names.dead];
+    queues.extend(names.delays.into_iter().map(|(_, name)| name));
+    for name in queues {
         let _ = channel
             .queue_delete(
                 name.as_str().into(),

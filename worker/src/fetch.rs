@@ -19,6 +19,9 @@ pub enum FetchError {
     /// A response other than 200.
     #[error("HTTP {0}")]
     Status(u16),
+    /// 429 Too Many Requests, with how long the server asks to wait.
+    #[error("HTTP 429 (rate limited)")]
+    RateLimited(Option<Duration>),
     /// A 200 whose body is not HTML.
     #[error("not HTML: content-type {0}")]
     NotHtml(String),
@@ -38,7 +41,16 @@ impl FetchError {
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Status(code) => Some(*code),
+            Self::RateLimited(_) => Some(429),
             Self::NotHtml(_) | Self::TooLarge(_) => Some(200),
+            _ => None,
+        }
+    }
+
+    /// How long the server asked to wait before trying again.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited(wait) => *wait,
             _ => None,
         }
     }
@@ -47,7 +59,7 @@ impl FetchError {
     /// 5xx, 429) or not (404, non-HTML, too large).
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Timeout | Self::Connect(_) => true,
+            Self::Timeout | Self::Connect(_) | Self::RateLimited(_) => true,
             Self::Status(code) => *code == 429 || *code >= 500,
             _ => false,
         }
@@ -103,6 +115,15 @@ impl Fetcher {
     pub async fn fetch(&self, url: &str) -> Result<Page, FetchError> {
         let mut response = self.client.get(url).send().await.map_err(classify)?;
         let status = response.status().as_u16();
+        if status == 429 {
+            let wait = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            return Err(FetchError::RateLimited(wait));
+        }
         if status != 200 {
             return Err(FetchError::Status(status));
         }
@@ -185,7 +206,8 @@ mod tests {
     fn transient_or_permanent() {
         assert!(FetchError::Timeout.is_transient());
         assert!(FetchError::Status(503).is_transient());
-        assert!(FetchError::Status(429).is_transient());
+        assert!(FetchError::RateLimited(None).is_transient());
+        assert_eq!(FetchError::RateLimited(None).status(), Some(429));
         assert!(!FetchError::Status(404).is_transient());
         assert!(!FetchError::NotHtml("image/png".into()).is_transient());
         assert_eq!(FetchError::NotHtml("image/png".into()).status(), Some(200));

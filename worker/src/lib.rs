@@ -48,6 +48,14 @@ pub struct WorkerConfig {
     /// Largest page body read, in bytes.
     #[arg(long, env = "WORKER_MAX_BODY_BYTES", default_value_t = 5 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Retries of a transient fetch failure (timeout, connection error, 5xx, 429)
+    /// before it is recorded as failed.
+    #[arg(long, env = "WORKER_MAX_RETRIES", default_value_t = 3)]
+    pub max_retries: u32,
+    /// First retry delay in milliseconds; doubles each retry, plus jitter
+    /// (a 429's Retry-After wins).
+    #[arg(long, env = "WORKER_RETRY_BASE_MS", default_value_t = 1000)]
+    pub retry_base_ms: u64,
     /// The User-Agent header sent with every fetch.
     #[arg(long, env = "WORKER_USER_AGENT", default_value = concat!("crawlq/", env!("CARGO_PKG_VERSION"), " (+https://github.com/crawlq/crawlq)"))]
     pub user_agent: String,
@@ -87,6 +95,8 @@ pub struct Worker {
     extractors: Mutex<HashMap<RulesKey, Arc<Extractor>>>,
     transport: Arc<dyn Transport>,
     store: Arc<dyn Store>,
+    max_retries: u32,
+    retry_base: Duration,
 }
 
 /// What an extractor depends on: tag selector, link pattern, allowed hosts.
@@ -115,6 +125,8 @@ impl Worker {
             extractors: Mutex::new(HashMap::new()),
             transport,
             store,
+            max_retries: config.max_retries,
+            retry_base: Duration::from_millis(config.retry_base_ms),
         })
     }
 
@@ -141,9 +153,12 @@ impl Worker {
     }
 
     /// Fetches and parses; every outcome is a result, never an error.
-    async fn scrape(&self, task: &Task) -> PageResult {
+    /// Fetches and parses; returns the result and, for a transient failure,
+    /// how long the server asked to wait (if it said).
+    async fn scrape(&self, task: &Task) -> (PageResult, Option<Retry>) {
         let started = Instant::now();
         let outcome = self.fetch_and_extract(task).await;
+        let mut retry = None;
         let mut result = PageResult {
             crawl_id: task.crawl_id,
             task_id: task.task_id,
@@ -170,9 +185,23 @@ impl Worker {
                 result.outcome = Outcome::Failed;
                 result.status = failure.status;
                 result.error = Some(failure.reason);
+                retry = failure.retry;
             }
         }
-        result
+        (result, retry)
+    }
+
+    /// When a transient failure is worth another try: the delay before it
+    /// (exponential from `--retry-base-ms`, with jitter, or the server's
+    /// Retry-After), or `None` once `--max-retries` are spent.
+    fn retry_delay(&self, task: &Task, retry: Option<Retry>) -> Option<Duration> {
+        let Retry { after } = retry?;
+        if task.attempt >= self.max_retries {
+            return None;
+        }
+        let backoff = self.retry_base.saturating_mul(1 << task.attempt.min(16));
+        let jitter = backoff.mul_f64(rand::random::<f64>() * 0.5);
+        Some(after.unwrap_or(backoff + jitter).min(MAX_RETRY_DELAY))
     }
 
     async fn fetch_and_extract(&self, task: &Task) -> Result<(Url, Extracted), Failure> {
@@ -194,10 +223,20 @@ impl Worker {
     }
 }
 
+/// Longest wait before a retry, whatever the server asks.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+/// A transient failure: worth trying again, after `after` if the server said.
+#[derive(Debug, Clone, Copy)]
+struct Retry {
+    after: Option<Duration>,
+}
+
 /// A failed fetch or parse, as recorded in the result.
 struct Failure {
     status: Option<u16>,
     reason: String,
+    retry: Option<Retry>,
 }
 
 impl Failure {
@@ -205,6 +244,7 @@ impl Failure {
         Self {
             status: None,
             reason,
+            retry: None,
         }
     }
 }
@@ -214,6 +254,9 @@ impl From<FetchError> for Failure {
         Self {
             status: error.status(),
             reason: error.to_string(),
+            retry: error.is_transient().then(|| Retry {
+                after: error.retry_after(),
+            }),
         }
     }
 }
@@ -244,8 +287,28 @@ impl Handler for Worker {
                 return Disposition::Retry;
             }
         }
-        let result = self.scrape(&task).await;
+        let (result, retry) = self.scrape(&task).await;
         debug!(url = %task.url, outcome = ?result.outcome, status = ?result.status, redelivered, "scraped");
+        if let Some(delay) = self.retry_delay(&task, retry) {
+            // Back onto the task queue after `delay`, through a delay queue: no
+            // prefetch slot is held while waiting.
+            let again = Task {
+                attempt: task.attempt + 1,
+                ..task.clone()
+            };
+            debug!(url = %task.url, attempt = again.attempt, delay_ms = delay.as_millis() as u64, "retrying later");
+            let payload = message::encode(&again);
+            let delayed = consume::persist("publish retry", || {
+                self.transport.publish_delayed(payload.clone(), delay)
+            });
+            return match delayed.await {
+                Ok(()) => Disposition::Ack,
+                Err(error) => {
+                    warn!(%error, "retry not confirmed: task goes back to the queue");
+                    Disposition::Retry
+                }
+            };
+        }
         match consume::persist("store result", || self.store.put_result(&result)).await {
             Ok(true) => {}
             Ok(false) => return Disposition::Ack,

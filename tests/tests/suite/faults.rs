@@ -212,3 +212,83 @@ async fn poison_messages_go_to_the_dead_letter_queue_with_a_reason() {
     let out = env.producer(&["dlq", "--json"], LIMIT).await;
     assert_eq!(out.assert_success().stdout.lines().count(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transient_failures_are_retried_and_permanent_ones_recorded() {
+    // Every 7th question fails its first request (503, or 429 with Retry-After: 1);
+    // every 11th always answers 503.
+    let site = Site::start(&[
+        "--pages",
+        "400",
+        "--seed",
+        "24",
+        "--flaky-every",
+        "7",
+        "--broken-every",
+        "11",
+    ])
+    .await;
+    let truth = site.truth(&[SEED]).await;
+    let mut env = TestEnv::new("retries");
+    env.spawn("aggregator", &[]);
+    env.spawn("worker", &["--max-retries", "2", "--retry-base-ms", "100"]);
+    let out = env
+        .producer(
+            &[
+                "crawl",
+                &format!("{}{SEED}", site.base),
+                "--wait",
+                "--json",
+                "--quiet",
+            ],
+            LIMIT,
+        )
+        .await;
+    let (_, report): (String, Report) = out.assert_success().id_and_json();
+    assert_eq!(report.tag_counts, truth.tag_counts);
+    let broken: Vec<&String> = truth
+        .pages
+        .iter()
+        .filter(|(_, p)| p.status == 503)
+        .map(|(u, _)| u)
+        .collect();
+    assert!(!broken.is_empty());
+    for page in &report.pages {
+        let want = &truth.pages[&page.url];
+        assert_eq!(
+            (page.status, &page.tags),
+            (Some(want.status), &want.tags),
+            "{}",
+            page.url
+        );
+    }
+    assert_eq!(
+        report.failures.get("HTTP 503"),
+        Some(&(broken.len() as u64)),
+        "{:?}",
+        report.failures
+    );
+    let stats = site.stats().await;
+    let requests = |url: &String| stats[url.trim_start_matches(&site.base)];
+    for url in &broken {
+        assert_eq!(
+            requests(url),
+            3,
+            "a permanent 503 is tried 1 + 2 times: {url}"
+        );
+    }
+    let retried = truth
+        .pages
+        .iter()
+        .filter(|(_, p)| p.status == 200)
+        .filter(|(u, _)| requests(u) == 2)
+        .count();
+    assert!(retried > 0, "flaky pages were fetched again");
+    assert!(
+        truth
+            .pages
+            .iter()
+            .filter(|(_, p)| p.status != 503)
+            .all(|(u, _)| requests(u) <= 2)
+    );
+}
