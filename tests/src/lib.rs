@@ -128,6 +128,11 @@ impl TestEnv {
         &self.children[index].0
     }
 
+    /// The OS process id of process `index`, while it runs.
+    pub fn pid(&self, index: usize) -> Option<u32> {
+        self.children[index].2.id()
+    }
+
     /// How many processes were started.
     pub fn processes(&self) -> usize {
         self.children.len()

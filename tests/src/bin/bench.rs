@@ -1,0 +1,461 @@
+//! `bench`: crawlq's performance table, one command for all of it.
+//!
+//! For each fixture-site latency it crawls the same 2,000-page site with:
+//! distributed crawlq (2 worker processes + 1 aggregator, on the local RabbitMQ
+//! and Redis), local crawlq (`--local`), the raw ceiling (one process fetching
+//! and parsing with crawlq's own fetch and extraction code, no queue, no
+//! store), and, from `bench/.venv` (which `bench/run` creates), an idiomatic
+//! Scrapy spider and the tutorial's Dask futures crawl. It prints pages/s,
+//! CPU seconds per page, RabbitMQ and Redis CPU per page, peak RSS, and
+//! whether each tally equals the site's truth.
+//!
+//! usage: bench [--pages N] [--latencies 0,100] [--dask-pages N] [--no-python]
+//!        bench raw SEED_URL [--concurrency N]
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crawlq_core::extract::Extractor;
+use crawlq_core::links::DEFAULT_LINK_PATTERN;
+use crawlq_core::message::{DEFAULT_TAG_SELECTOR, Rules};
+use crawlq_core::report::Report;
+use crawlq_tests::{Site, TestEnv, bin};
+use serde::Deserialize;
+use tokio::process::Command;
+use worker::fetch::{Fetcher, Limits};
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("raw") {
+        let seed = args.get(1).cloned().unwrap_or_default();
+        let concurrency = flag(&args, "--concurrency").unwrap_or(64);
+        raw_ceiling(&seed, concurrency).await;
+        return;
+    }
+    let pages = flag(&args, "--pages").unwrap_or(2000);
+    let dask_pages = flag(&args, "--dask-pages");
+    let python = !args.iter().any(|a| a == "--no-python");
+    let latencies: Vec<u64> = args
+        .iter()
+        .position(|a| a == "--latencies")
+        .and_then(|i| args.get(i + 1))
+        .map_or(vec![0, 100], |l| {
+            l.split(',').filter_map(|x| x.parse().ok()).collect()
+        });
+    println!(
+        "| system | latency | pages | seconds | pages/s | CPU s/page | pages/CPU-s | RabbitMQ CPU ms/page | Redis CPU ms/page | peak RSS MB | tally = truth |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for latency in latencies {
+        let site = Site::start(&[
+            "--pages",
+            &pages.to_string(),
+            "--latency-ms",
+            &latency.to_string(),
+        ])
+        .await;
+        let truth = site.truth(&["/questions/tagged/python"]).await;
+        let seed = format!("{}/questions/tagged/python", site.base);
+        let mut rows = vec![
+            distributed(&seed, &truth.tag_counts, latency).await,
+            local(&seed, &truth.tag_counts, latency).await,
+        ];
+        rows.push(
+            external(
+                "raw ceiling (1 process)",
+                &bin("bench"),
+                &["raw", &seed],
+                &truth.tag_counts,
+                latency,
+                None,
+            )
+            .await,
+        );
+        if python {
+            let venv = PathBuf::from("bench/.venv/bin/python");
+            rows.push(
+                external(
+                    "Scrapy 64 concurrent",
+                    &venv,
+                    &["bench/baselines/scrapy_crawl.py", &seed],
+                    &truth.tag_counts,
+                    latency,
+                    None,
+                )
+                .await,
+            );
+            let mut dask_args = vec!["bench/baselines/dask_crawl.py".to_owned(), seed.clone()];
+            if let Some(n) = dask_pages {
+                dask_args.push(format!("--max-pages={n}"));
+            }
+            let dask_args: Vec<&str> = dask_args.iter().map(String::as_str).collect();
+            rows.push(
+                external(
+                    "Dask futures (tutorial)",
+                    &venv,
+                    &dask_args,
+                    &truth.tag_counts,
+                    latency,
+                    dask_pages,
+                )
+                .await,
+            );
+        }
+        for row in &rows {
+            println!("{}", row.markdown());
+        }
+        let base = rows
+            .iter()
+            .find(|r| r.system.starts_with("Dask"))
+            .map(|r| r.rate());
+        let scrapy = rows
+            .iter()
+            .find(|r| r.system.starts_with("Scrapy"))
+            .map(|r| r.rate());
+        let raw = rows
+            .iter()
+            .find(|r| r.system.starts_with("raw"))
+            .map(|r| r.rate());
+        for row in rows.iter().filter(|r| r.system.starts_with("crawlq")) {
+            let ratio = |other: Option<f64>| {
+                other.map_or("n/a".to_owned(), |o| format!("{:.1}x", row.rate() / o))
+            };
+            let share = raw.map_or("n/a".to_owned(), |r| {
+                format!("{:.0}%", 100.0 * row.rate() / r)
+            });
+            eprintln!(
+                "latency {latency} ms: {}: {} Dask, {} Scrapy, {share} of the raw ceiling",
+                row.system,
+                ratio(base),
+                ratio(scrapy)
+            );
+        }
+    }
+}
+
+fn flag(args: &[String], name: &str) -> Option<usize> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// One line of the table.
+struct Row {
+    system: String,
+    latency: u64,
+    pages: u64,
+    seconds: f64,
+    cpu_s: f64,
+    rabbit_cpu_s: Option<f64>,
+    redis_cpu_s: Option<f64>,
+    rss_mb: String,
+    tally: String,
+}
+
+impl Row {
+    fn rate(&self) -> f64 {
+        self.pages as f64 / self.seconds.max(1e-9)
+    }
+
+    fn markdown(&self) -> String {
+        let per_page = |cpu: Option<f64>| {
+            cpu.map_or("-".to_owned(), |c| {
+                format!("{:.3}", 1000.0 * c / self.pages.max(1) as f64)
+            })
+        };
+        format!(
+            "| {} | {} ms | {} | {:.1} | {:.1} | {:.4} | {:.0} | {} | {} | {} | {} |",
+            self.system,
+            self.latency,
+            self.pages,
+            self.seconds,
+            self.rate(),
+            self.cpu_s / self.pages.max(1) as f64,
+            self.pages as f64 / self.cpu_s.max(1e-9),
+            per_page(self.rabbit_cpu_s),
+            per_page(self.redis_cpu_s),
+            self.rss_mb,
+            self.tally
+        )
+    }
+}
+
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident memory of a process, in MB.
+fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The process listening on 127.0.0.1:`port` (RabbitMQ's, Redis's), from `ss`.
+fn pid_listening(port: u16) -> Option<u32> {
+    let out = std::process::Command::new("ss")
+        .args(["-ltnpH", &format!("sport = :{port}")])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let at = text.find("pid=")? + 4;
+    text[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn tally_check(got: &BTreeMap<String, u64>, truth: &BTreeMap<String, u64>) -> String {
+    if got == truth {
+        "yes".into()
+    } else {
+        "NO".into()
+    }
+}
+
+async fn distributed(seed: &str, truth: &BTreeMap<String, u64>, latency: u64) -> Row {
+    let mut env = TestEnv::new("bench");
+    let workers = [env.spawn("worker", &[]), env.spawn("worker", &[])];
+    let aggregator = env.spawn("aggregator", &[]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rabbit = pid_listening(5672);
+    let redis = pid_listening(6379);
+    let (rabbit0, redis0) = (rabbit.map(cpu_of), redis.map(cpu_of));
+    let (report, producer_cpu, _) = timed(
+        env.command("producer")
+            .args(["crawl", seed, "--wait", "--json", "--quiet"]),
+    )
+    .await;
+    let (_, report): (String, Report) = report.id_and_json();
+    let mut cpu = producer_cpu;
+    let mut rss = Vec::new();
+    for (name, index) in [
+        ("worker", workers[0]),
+        ("worker", workers[1]),
+        ("aggregator", aggregator),
+    ] {
+        let pid = env.pid(index).unwrap_or_default();
+        cpu += cpu_of(pid);
+        rss.push(format!("{name} {:.0}", peak_rss_mb(pid)));
+    }
+    Row {
+        system: "crawlq distributed (2 workers + aggregator)".into(),
+        latency,
+        pages: report.status.done + report.status.failed,
+        seconds: report.status.elapsed_s,
+        cpu_s: cpu,
+        rabbit_cpu_s: rabbit.map(cpu_of).zip(rabbit0).map(|(a, b)| a - b),
+        redis_cpu_s: redis.map(cpu_of).zip(redis0).map(|(a, b)| a - b),
+        rss_mb: rss.join(", "),
+        tally: tally_check(&report.tag_counts, truth),
+    }
+}
+
+async fn local(seed: &str, truth: &BTreeMap<String, u64>, latency: u64) -> Row {
+    let env = TestEnv::new("bench-local");
+    let (out, cpu, rss) = timed(
+        env.command("producer")
+            .args(["crawl", "--local", seed, "--json", "--quiet"]),
+    )
+    .await;
+    let (_, report): (String, Report) = out.id_and_json();
+    Row {
+        system: "crawlq local (1 process)".into(),
+        latency,
+        pages: report.status.done + report.status.failed,
+        seconds: report.status.elapsed_s,
+        cpu_s: cpu,
+        rabbit_cpu_s: None,
+        redis_cpu_s: None,
+        rss_mb: format!("{rss:.0}"),
+        tally: tally_check(&report.tag_counts, truth),
+    }
+}
+
+/// What the raw ceiling and the Python baselines write.
+#[derive(Deserialize)]
+struct Outcome {
+    pages: u64,
+    seconds: f64,
+    tag_counts: BTreeMap<String, u64>,
+}
+
+async fn external(
+    system: &str,
+    program: &std::path::Path,
+    args: &[&str],
+    truth: &BTreeMap<String, u64>,
+    latency: u64,
+    capped: Option<usize>,
+) -> Row {
+    let out_file = std::env::temp_dir().join(format!("crawlq-bench-{}.json", uuid::Uuid::new_v4()));
+    let mut command = Command::new(program);
+    command.args(args);
+    if !system.starts_with("raw") {
+        command.arg(&out_file);
+    }
+    let (out, cpu, rss) = timed(&mut command).await;
+    let text = if system.starts_with("raw") {
+        out.stdout.clone()
+    } else {
+        std::fs::read_to_string(&out_file).unwrap_or_default()
+    };
+    let _ = std::fs::remove_file(&out_file);
+    let outcome: Option<Outcome> = serde_json::from_str(&text).ok();
+    let Some(outcome) = outcome else {
+        eprintln!(
+            "{system} failed: {}",
+            out.stderr.lines().last().unwrap_or("")
+        );
+        return Row {
+            system: format!("{system} (failed)"),
+            latency,
+            pages: 0,
+            seconds: 1.0,
+            cpu_s: cpu,
+            rabbit_cpu_s: None,
+            redis_cpu_s: None,
+            rss_mb: format!("{rss:.0}"),
+            tally: "-".into(),
+        };
+    };
+    Row {
+        system: match capped {
+            Some(n) => format!("{system}, first {n} pages"),
+            None => system.to_owned(),
+        },
+        latency,
+        pages: outcome.pages,
+        seconds: outcome.seconds,
+        cpu_s: cpu,
+        rabbit_cpu_s: None,
+        redis_cpu_s: None,
+        rss_mb: format!("{rss:.0}"),
+        tally: if capped.is_some() {
+            "n/a (capped)".into()
+        } else {
+            tally_check(&outcome.tag_counts, truth)
+        },
+    }
+}
+
+/// Runs a command under `/usr/bin/time`: its output, CPU seconds (user +
+/// system, its waited-for children included) and peak RSS in MB.
+async fn timed(command: &mut Command) -> (crawlq_tests::Output, f64, f64) {
+    let std = command.as_std();
+    let times = std::env::temp_dir().join(format!("crawlq-bench-time-{}", uuid::Uuid::new_v4()));
+    let mut wrapped = Command::new("/usr/bin/time");
+    wrapped
+        .args(["-f", "%U %S %M", "-o"])
+        .arg(&times)
+        .arg(std.get_program())
+        .args(std.get_args());
+    for (key, value) in std.get_envs() {
+        if let Some(value) = value {
+            wrapped.env(key, value);
+        }
+    }
+    let out = crawlq_tests::run(&mut wrapped, Duration::from_secs(7200)).await;
+    let text = std::fs::read_to_string(&times).unwrap_or_default();
+    let _ = std::fs::remove_file(&times);
+    let nums: Vec<f64> = text
+        .lines()
+        .last()
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let cpu = nums.first().copied().unwrap_or(0.0) + nums.get(1).copied().unwrap_or(0.0);
+    let rss = nums.get(2).copied().unwrap_or(0.0) / 1024.0;
+    (out, cpu, rss)
+}
+
+/// The raw ceiling: crawlq's fetch and extraction in one process, a plain
+/// frontier in memory, no queue, no store. Prints `{pages, seconds, tag_counts}`.
+async fn raw_ceiling(seed: &str, concurrency: usize) {
+    let host = url::Url::parse(seed)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    let rules = Rules {
+        tag_selector: DEFAULT_TAG_SELECTOR.into(),
+        link_pattern: DEFAULT_LINK_PATTERN.into(),
+        allow_hosts: vec![host],
+        max_depth: None,
+    };
+    let Ok(extractor) = Extractor::new(&rules) else {
+        return;
+    };
+    let extractor = Arc::new(extractor);
+    let Ok(fetcher) = Fetcher::new(&Limits {
+        timeout: Duration::from_secs(30),
+        max_redirects: 5,
+        max_body_bytes: 5 << 20,
+        user_agent: "crawlq-bench".into(),
+    }) else {
+        return;
+    };
+    let parse_slots = Arc::new(tokio::sync::Semaphore::new(
+        std::thread::available_parallelism().map_or(2, usize::from),
+    ));
+    let started = Instant::now();
+    let mut seen: HashSet<String> = HashSet::from([seed.to_owned()]);
+    let mut frontier: VecDeque<String> = VecDeque::from([seed.to_owned()]);
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut tally: BTreeMap<String, u64> = BTreeMap::new();
+    let mut pages = 0u64;
+    loop {
+        while in_flight.len() < concurrency {
+            let Some(url) = frontier.pop_front() else {
+                break;
+            };
+            let (fetcher, extractor, slots) =
+                (fetcher.clone(), extractor.clone(), parse_slots.clone());
+            in_flight.spawn(async move {
+                let page = fetcher.fetch(&url).await.ok()?;
+                let _slot = slots.acquire_owned().await.ok()?;
+                tokio::task::spawn_blocking(move || extractor.extract(&page.html, &page.final_url))
+                    .await
+                    .ok()
+            });
+        }
+        let Some(done) = in_flight.join_next().await else {
+            break;
+        };
+        pages += 1;
+        if let Ok(Some(extracted)) = done {
+            for tag in extracted.tags {
+                *tally.entry(tag).or_insert(0) += 1;
+            }
+            for link in extracted.links {
+                if seen.insert(link.clone()) {
+                    frontier.push_back(link);
+                }
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({"pages": pages, "seconds": seconds, "tag_counts": tally})
+    );
+}
