@@ -30,6 +30,9 @@ pub fn not_found() -> String {
 /// Question page `i`, with absolute links under `base` (`http://127.0.0.1:PORT`).
 pub fn question(site: &Site, i: usize, base: &str) -> String {
     let q = &site.questions[i];
+    if q.size <= TINY {
+        return tiny_question(site, i, base);
+    }
     let path = site.question_path(i);
     let mut out = String::with_capacity(q.size + 4096);
     let _ = write!(
@@ -122,6 +125,31 @@ pub fn question(site: &Site, i: usize, base: &str) -> String {
         n += 1;
     }
     out.push_str("</div>\n<footer><a href=\"/help\">Help</a> <a href=\"/legal/privacy-policy\">Privacy</a></footer>\n</body>\n</html>\n");
+    out
+}
+
+/// Pages at most this big are rendered bare: title, tags and links only.
+const TINY: usize = 2048;
+
+/// A bare question page (about 1 KB): to measure per-task overhead, not parsing.
+fn tiny_question(site: &Site, i: usize, base: &str) -> String {
+    let q = &site.questions[i];
+    let mut out = String::with_capacity(1024);
+    let _ = write!(
+        out,
+        "<!DOCTYPE html><html><head><title>{} - {} - Stack Overflow</title></head><body>",
+        text(q.tags[0]),
+        text(&q.title)
+    );
+    tag_block(&mut out, q);
+    for (k, (target, form)) in q.links.iter().enumerate() {
+        let _ = write!(
+            out,
+            "<a href=\"{}\">q</a>",
+            attr(&href(site, *target, *form, base, q.id + k as u64))
+        );
+    }
+    out.push_str("</body></html>");
     out
 }
 

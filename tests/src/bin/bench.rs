@@ -10,7 +10,11 @@
 //! whether each tally equals the site's truth.
 //!
 //! usage: bench [--pages N] [--latencies 0,100] [--dask-pages N] [--no-python]
+//!              [--crawlq-only] [--page-kb K] [--worker-concurrency N]
 //!        bench raw SEED_URL [--concurrency N]
+//!
+//! `--page-kb K` serves question pages of K KB (1: bare pages, to expose
+//! per-task overhead); `--crawlq-only` runs the distributed crawl alone.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::PathBuf;
@@ -37,7 +41,10 @@ async fn main() {
     }
     let pages = flag(&args, "--pages").unwrap_or(2000);
     let dask_pages = flag(&args, "--dask-pages");
-    let python = !args.iter().any(|a| a == "--no-python");
+    let crawlq_only = args.iter().any(|a| a == "--crawlq-only");
+    let python = !crawlq_only && !args.iter().any(|a| a == "--no-python");
+    let page_kb = flag(&args, "--page-kb");
+    let worker_concurrency = flag(&args, "--worker-concurrency");
     let latencies: Vec<u64> = args
         .iter()
         .position(|a| a == "--latencies")
@@ -50,30 +57,40 @@ async fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for latency in latencies {
-        let site = Site::start(&[
-            "--pages",
-            &pages.to_string(),
-            "--latency-ms",
-            &latency.to_string(),
-        ])
-        .await;
+        let mut site_args = vec![
+            "--pages".to_owned(),
+            pages.to_string(),
+            "--latency-ms".to_owned(),
+            latency.to_string(),
+        ];
+        if let Some(kb) = page_kb {
+            site_args.extend([
+                "--min-kb".to_owned(),
+                kb.to_string(),
+                "--max-kb".to_owned(),
+                kb.to_string(),
+            ]);
+        }
+        let site_args: Vec<&str> = site_args.iter().map(String::as_str).collect();
+        let site = Site::start(&site_args).await;
         let truth = site.truth(&["/questions/tagged/python"]).await;
         let seed = format!("{}/questions/tagged/python", site.base);
-        let mut rows = vec![
-            distributed(&seed, &truth.tag_counts, latency).await,
-            local(&seed, &truth.tag_counts, latency).await,
-        ];
-        rows.push(
-            external(
-                "raw ceiling (1 process)",
-                &bin("bench"),
-                &["raw", &seed],
-                &truth.tag_counts,
-                latency,
-                None,
-            )
-            .await,
-        );
+        let mut rows =
+            vec![distributed(&seed, &truth.tag_counts, latency, worker_concurrency).await];
+        if !crawlq_only {
+            rows.push(local(&seed, &truth.tag_counts, latency).await);
+            rows.push(
+                external(
+                    "raw ceiling (1 process)",
+                    &bin("bench"),
+                    &["raw", &seed],
+                    &truth.tag_counts,
+                    latency,
+                    None,
+                )
+                .await,
+            );
+        }
         if python {
             let venv = PathBuf::from("bench/.venv/bin/python");
             rows.push(
@@ -232,20 +249,34 @@ fn tally_check(got: &BTreeMap<String, u64>, truth: &BTreeMap<String, u64>) -> St
     }
 }
 
-async fn distributed(seed: &str, truth: &BTreeMap<String, u64>, latency: u64) -> Row {
+async fn distributed(
+    seed: &str,
+    truth: &BTreeMap<String, u64>,
+    latency: u64,
+    concurrency: Option<usize>,
+) -> Row {
     let mut env = TestEnv::new("bench");
-    let workers = [env.spawn("worker", &[]), env.spawn("worker", &[])];
+    let concurrency = concurrency.map(|c| c.to_string());
+    let worker_args: Vec<&str> = concurrency
+        .as_deref()
+        .map_or(vec![], |c| vec!["--concurrency", c]);
+    let workers = [
+        env.spawn("worker", &worker_args),
+        env.spawn("worker", &worker_args),
+    ];
     let aggregator = env.spawn("aggregator", &[]);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rabbit = pid_listening(5672);
     let redis = pid_listening(6379);
     let (rabbit0, redis0) = (rabbit.map(cpu_of), redis.map(cpu_of));
+    let memory0 = redis_used_memory().await;
     let (report, producer_cpu, _) = timed(
         env.command("producer")
             .args(["crawl", seed, "--wait", "--json", "--quiet"]),
     )
     .await;
     let (_, report): (String, Report) = report.id_and_json();
+    let redis_bytes = redis_used_memory().await.saturating_sub(memory0);
     let mut cpu = producer_cpu;
     let mut rss = Vec::new();
     for (name, index) in [
@@ -265,9 +296,32 @@ async fn distributed(seed: &str, truth: &BTreeMap<String, u64>, latency: u64) ->
         cpu_s: cpu,
         rabbit_cpu_s: rabbit.map(cpu_of).zip(rabbit0).map(|(a, b)| a - b),
         redis_cpu_s: redis.map(cpu_of).zip(redis0).map(|(a, b)| a - b),
-        rss_mb: rss.join(", "),
+        rss_mb: format!(
+            "{}; Redis +{} B/page",
+            rss.join(", "),
+            redis_bytes / (report.status.done + report.status.failed).max(1)
+        ),
         tally: tally_check(&report.tag_counts, truth),
     }
+}
+
+/// Redis's `used_memory`, in bytes.
+async fn redis_used_memory() -> u64 {
+    let Ok(client) = redis::Client::open(crawlq_tests::redis_url()) else {
+        return 0;
+    };
+    let Ok(mut connection) = client.get_multiplexed_async_connection().await else {
+        return 0;
+    };
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query_async(&mut connection)
+        .await
+        .unwrap_or_default();
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 async fn local(seed: &str, truth: &BTreeMap<String, u64>, latency: u64) -> Row {
