@@ -40,9 +40,22 @@ pub async fn follow(
     let progress = Progress::new(crawl_id, wait.quiet);
     tokio::pin!(interrupt);
     loop {
-        let status = store.status(crawl_id).await?.ok_or_else(|| {
-            anyhow::anyhow!("crawl {crawl_id} is gone from the store: was it deleted?")
-        })?;
+        let status = match store.status(crawl_id).await {
+            Ok(Some(status)) => status,
+            Ok(None) => anyhow::bail!("crawl {crawl_id} is gone from the store: was it deleted?"),
+            // Redis restarting: the crawl goes on; keep asking (within --wait-timeout).
+            Err(error) => {
+                tracing::warn!(%error, "store unavailable: retrying");
+                if wait
+                    .wait_timeout
+                    .is_some_and(|limit| started.elapsed() >= Duration::from_secs(limit))
+                {
+                    return Err(error.into());
+                }
+                tokio::time::sleep(POLL).await;
+                continue;
+            }
+        };
         progress.show(&status);
         if status.state == CrawlState::Finished {
             progress.done(&status, "finished");

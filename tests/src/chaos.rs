@@ -11,6 +11,7 @@ use crawlq_core::redis_store::RedisStore;
 use crawlq_core::report::{CrawlState, Report, TaskState};
 use crawlq_core::store::Store;
 use rand::{Rng, SeedableRng};
+use tokio::io::AsyncBufReadExt;
 use uuid::Uuid;
 
 use crate::services::{OwnRabbit, OwnRedis};
@@ -101,15 +102,27 @@ pub async fn run(options: &ChaosOptions) -> ChaosReport {
     let seed_path = "/questions/tagged/python";
     let truth = site.truth(&[seed_path]).await;
     let seed = format!("{}{seed_path}", site.base);
-    let out = env
-        .producer(&["crawl", &seed], Duration::from_secs(60))
-        .await;
-    out.assert_success();
-    let crawl_id: Uuid = out
+    // The producer waits for the crawl through every restart; its report is checked too.
+    let mut producer = env
+        .command("producer")
+        .args(["crawl", &seed, "--wait", "--json", "--quiet"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start producer: {e}"));
+    let stdout = producer
         .stdout
-        .trim()
-        .parse()
-        .unwrap_or_else(|e| panic!("crawl id: {e}"));
+        .take()
+        .unwrap_or_else(|| panic!("producer stdout"));
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await;
+    let crawl_id: Uuid = match first {
+        Ok(Ok(Some(line))) => line
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("crawl id {line:?}: {e}")),
+        other => panic!("the producer printed no crawl id: {other:?}"),
+    };
     let store = RedisStore::connect(&env.redis_url, &env.prefix)
         .await
         .unwrap_or_else(|e| panic!("own Redis: {e}"));
@@ -178,6 +191,27 @@ pub async fn run(options: &ChaosOptions) -> ChaosReport {
     }
     report.seconds = started.elapsed().as_secs_f64();
 
+    match tokio::time::timeout(Duration::from_secs(60), async {
+        let report = lines.next_line().await;
+        (report, producer.wait().await)
+    })
+    .await
+    {
+        Ok((Ok(Some(json)), Ok(status))) if status.success() => {
+            match serde_json::from_str::<Report>(&json) {
+                Ok(r) if r.tag_counts == truth.tag_counts => {}
+                Ok(_) => report
+                    .problems
+                    .push("the producer's report differs from the truth".into()),
+                Err(e) => report
+                    .problems
+                    .push(format!("the producer's report is not JSON: {e}")),
+            }
+        }
+        other => report.problems.push(format!(
+            "the waiting producer did not finish cleanly: {other:?}"
+        )),
+    }
     let final_report = match store.report(crawl_id).await {
         Ok(Some(r)) => r,
         other => {
