@@ -6,7 +6,10 @@ consuming futures with as_completed, and the tags tallied at the end.
 The link rule is crawlq's (resolve, drop fragment and query, same host, path
 matching ^/questions/\\d+), so the tally can be compared with the site's truth.
 
-usage: python dask_crawl.py SEED_URL [--max-pages=N] OUT.json
+With --delay=0.25 every download first sleeps that long, as the tutorial's
+crawl does (its `download(url, delay=0.25)`).
+
+usage: python dask_crawl.py SEED_URL [--max-pages=N] [--delay=SECONDS] OUT.json
 """
 
 import collections
@@ -24,7 +27,8 @@ from dask.distributed import Client, as_completed
 PATTERN = re.compile(r"^/questions/\d+")
 
 
-def download(url):
+def download(url, delay=0):
+    time.sleep(delay)
     response = requests.get(url)
     if response.status_code == 200:
         return response.text
@@ -61,9 +65,12 @@ def scrape_links(body, base_url):
 def main():
     seed, out = sys.argv[1], sys.argv[-1]
     max_pages = 10**9
+    delay = 0.0
     for arg in sys.argv[2:-1]:
         if arg.startswith("--max-pages="):
             max_pages = int(arg.split("=", 1)[1])
+        if arg.startswith("--delay="):
+            delay = float(arg.split("=", 1)[1])
     client = Client()
     started = time.time()
     urls = deque([seed])
@@ -78,7 +85,7 @@ def main():
         if url in seen or len(seen) >= max_pages:
             continue
         seen.add(url)
-        page = client.submit(download, url)
+        page = client.submit(download, url, delay=delay)
         all_tags.append(client.submit(scrape_tags, page))
         titles.append(client.submit(scrape_title, page))
         url_futures.add(client.submit(scrape_links, page, url))

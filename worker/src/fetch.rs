@@ -155,19 +155,25 @@ impl Fetcher {
         }
         Ok(Page {
             final_url,
-            html: decode(&content_type, &body),
+            html: decode(&content_type, body),
         })
     }
 }
 
 /// Decodes a body by the content-type's charset (UTF-8 when absent or unknown; a BOM wins).
-fn decode(content_type: &str, body: &[u8]) -> String {
+fn decode(content_type: &str, body: Vec<u8>) -> String {
     let encoding = content_type
         .split(';')
         .filter_map(|param| param.trim().strip_prefix("charset="))
         .find_map(|label| encoding_rs::Encoding::for_label(label.trim_matches('"').as_bytes()))
         .unwrap_or(encoding_rs::UTF_8);
-    encoding.decode(body).0.into_owned()
+    let bom = encoding_rs::Encoding::for_bom(&body).is_some();
+    if encoding == encoding_rs::UTF_8 && !bom {
+        // The common case: valid UTF-8 becomes the String without a copy.
+        return String::from_utf8(body)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    }
+    encoding.decode(&body).0.into_owned()
 }
 
 fn classify(error: reqwest::Error) -> FetchError {
@@ -197,9 +203,14 @@ mod tests {
 
     #[test]
     fn charset_from_content_type() {
-        assert_eq!(decode("text/html; charset=iso-8859-1", b"caf\xe9"), "café");
-        assert_eq!(decode("text/html", "café".as_bytes()), "café");
-        assert_eq!(decode("text/html; charset=\"utf-8\"", "é".as_bytes()), "é");
+        assert_eq!(
+            decode("text/html; charset=iso-8859-1", b"caf\xe9".to_vec()),
+            "café"
+        );
+        assert_eq!(decode("text/html", "café".into()), "café");
+        assert_eq!(decode("text/html; charset=\"utf-8\"", "é".into()), "é");
+        assert_eq!(decode("text/html", b"caf\xe9".to_vec()), "caf\u{fffd}");
+        assert_eq!(decode("text/html", b"\xef\xbb\xbfok".to_vec()), "ok");
     }
 
     #[test]

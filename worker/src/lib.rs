@@ -33,7 +33,7 @@ use crate::fetch::{FetchError, Fetcher, Limits};
 #[derive(Debug, Clone, Args)]
 pub struct WorkerConfig {
     /// Fetches in flight in this process, also the RabbitMQ prefetch
-    /// (default: 16 per core).
+    /// (default: 32 per core).
     #[arg(long, env = "WORKER_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: Option<u16>,
     /// Threads parsing pages at once (default: the number of cores).
@@ -62,9 +62,9 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
-    /// Fetches in flight: as configured, or 16 per core.
+    /// Fetches in flight: as configured, or 32 per core.
     pub fn concurrency(&self) -> usize {
-        self.concurrency.map_or_else(|| 16 * cores(), usize::from)
+        self.concurrency.map_or_else(|| 32 * cores(), usize::from)
     }
 }
 
