@@ -11,7 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use clap::Args;
 use crawlq_core::consume::{self, Disposition, Handler};
-use crawlq_core::message::{self, Completion, MESSAGE_VERSION, Outcome, Task};
+use crawlq_core::message::{self, Completion, Outcome, Task};
 use crawlq_core::store::{Claim, Store};
 use crawlq_core::transport::{self, Queue, Transport};
 use tokio_util::sync::CancellationToken;
@@ -78,11 +78,7 @@ pub fn children(completion: &Completion) -> Vec<Claim> {
     result
         .links
         .iter()
-        .map(|url| Claim {
-            task_id: message::task_id(result.crawl_id, url),
-            url: url.clone(),
-            depth: result.depth + 1,
-        })
+        .map(|url| Claim::new(result.crawl_id, url, result.depth + 1))
         .collect()
 }
 
@@ -116,15 +112,7 @@ impl Handler for Aggregator {
             .publish
             .iter()
             .filter_map(|&i| children.get(i))
-            .map(|claim| Task {
-                v: MESSAGE_VERSION,
-                crawl_id: result.crawl_id,
-                task_id: claim.task_id,
-                url: claim.url.clone(),
-                depth: claim.depth,
-                rules: completion.rules.clone(),
-                attempt: 0,
-            })
+            .map(|claim| claim.task(result.crawl_id, &completion.rules))
             .collect();
         let published = consume::persist("publish tasks", || {
             transport::publish_tasks(&*self.transport, &tasks)

@@ -21,13 +21,13 @@ struct Cli {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::init_tracing("info");
-    cli::serve_until_signal("aggregator", |shutdown| async move {
-        let Some((store, amqp)) = cli::connect_patiently(&cli.connect, &shutdown).await? else {
-            return Ok(());
-        };
-        let outcome = aggregator::run(&cli.aggregator, amqp.clone(), store, shutdown).await;
-        amqp.close().await;
-        outcome
-    })
+    let config = cli.aggregator;
+    cli::run_service(
+        "aggregator",
+        &cli.connect,
+        |transport, store, shutdown| async move {
+            aggregator::run(&config, transport, store, shutdown).await
+        },
+    )
     .await
 }

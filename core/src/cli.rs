@@ -150,3 +150,30 @@ where
         }
     }
 }
+
+/// Runs a worker or an aggregator: waits for RabbitMQ and Redis, runs
+/// `service` until SIGINT or SIGTERM, closes the connection; an error is one
+/// line on stderr and exit code 1.
+pub async fn run_service<F, Fut>(
+    name: &str,
+    args: &ConnectArgs,
+    service: F,
+) -> std::process::ExitCode
+where
+    F: FnOnce(
+        std::sync::Arc<dyn crate::transport::Transport>,
+        std::sync::Arc<dyn crate::store::Store>,
+        tokio_util::sync::CancellationToken,
+    ) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    serve_until_signal(name, |shutdown| async move {
+        let Some((store, amqp)) = connect_patiently(args, &shutdown).await? else {
+            return Ok(());
+        };
+        let outcome = service(amqp.clone(), store, shutdown).await;
+        amqp.close().await;
+        outcome
+    })
+    .await
+}

@@ -61,6 +61,30 @@ pub struct Claim {
     pub depth: u32,
 }
 
+impl Claim {
+    /// The claim of `url` at `depth` in `crawl_id`, with its derived task id.
+    pub fn new(crawl_id: Uuid, url: &str, depth: u32) -> Self {
+        Self {
+            task_id: crate::message::task_id(crawl_id, url),
+            url: url.to_owned(),
+            depth,
+        }
+    }
+
+    /// The task message that fetches this claim.
+    pub fn task(&self, crawl_id: Uuid, rules: &Rules) -> crate::message::Task {
+        crate::message::Task {
+            v: crate::message::MESSAGE_VERSION,
+            crawl_id,
+            task_id: self.task_id,
+            url: self.url.clone(),
+            depth: self.depth,
+            rules: rules.clone(),
+            attempt: 0,
+        }
+    }
+}
+
 /// What applying a completion did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Applied {

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use crawlq_core::cli::ConnectArgs;
 use crawlq_core::extract::Extractor;
 use crawlq_core::links::{DEFAULT_LINK_PATTERN, canonical_seed};
-use crawlq_core::message::{self, MESSAGE_VERSION, Rules, Task};
+use crawlq_core::message::{Rules, Task};
 use crawlq_core::report::now_ms;
 use crawlq_core::store::{Claim, CrawlKind, CrawlSpec, Store};
 use crawlq_core::transport::{self, Transport};
@@ -137,25 +137,13 @@ pub async fn start(
     let claims: Vec<Claim> = spec
         .seeds
         .iter()
-        .map(|url| Claim {
-            task_id: message::task_id(spec.crawl_id, url),
-            url: url.clone(),
-            depth: 0,
-        })
+        .map(|url| Claim::new(spec.crawl_id, url, 0))
         .collect();
     let publish = store.create_crawl(spec, &claims).await?;
     let tasks: Vec<Task> = publish
         .iter()
         .filter_map(|&i| claims.get(i))
-        .map(|claim| Task {
-            v: MESSAGE_VERSION,
-            crawl_id: spec.crawl_id,
-            task_id: claim.task_id,
-            url: claim.url.clone(),
-            depth: 0,
-            rules: spec.rules.clone(),
-            attempt: 0,
-        })
+        .map(|claim| claim.task(spec.crawl_id, &spec.rules))
         .collect();
     transport::publish_tasks(transport, &tasks).await?;
     Ok(())

@@ -21,13 +21,13 @@ struct Cli {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::init_tracing("info");
-    cli::serve_until_signal("worker", |shutdown| async move {
-        let Some((store, amqp)) = cli::connect_patiently(&cli.connect, &shutdown).await? else {
-            return Ok(());
-        };
-        let outcome = worker::run(&cli.worker, amqp.clone(), store, shutdown).await;
-        amqp.close().await;
-        outcome
-    })
+    let config = cli.worker;
+    cli::run_service(
+        "worker",
+        &cli.connect,
+        |transport, store, shutdown| async move {
+            worker::run(&config, transport, store, shutdown).await
+        },
+    )
     .await
 }
