@@ -353,6 +353,35 @@ impl Site {
     }
 }
 
+/// Asserts every page of `report` is in the truth with the truth's status and tags.
+pub fn assert_pages_in_truth(report: &crawlq_core::report::Report, truth: &fixture_truth::Truth) {
+    for page in &report.pages {
+        let want = truth
+            .pages
+            .get(&page.url)
+            .unwrap_or_else(|| panic!("{} is not in the truth", page.url));
+        assert_eq!(
+            (page.status, &page.tags),
+            (Some(want.status), &want.tags),
+            "{}",
+            page.url
+        );
+    }
+}
+
+/// The tally a report's pages add up to (each page's tags once).
+pub fn tally_of_pages(
+    report: &crawlq_core::report::Report,
+) -> std::collections::BTreeMap<String, u64> {
+    let mut tally = std::collections::BTreeMap::new();
+    for page in &report.pages {
+        for tag in &page.tags {
+            *tally.entry(tag.clone()).or_insert(0) += 1;
+        }
+    }
+    tally
+}
+
 /// The truth as the fixture site serves it.
 pub mod fixture_truth {
     use std::collections::BTreeMap;

@@ -158,19 +158,8 @@ async fn max_pages_stops_at_exactly_that_many_pages() {
     assert_eq!(report.status.done + report.status.failed, 100);
     assert_eq!(report.status.discovered, 100);
     let truth = site.truth(&[SEED]).await;
-    let mut tally = BTreeMap::new();
-    for page in &report.pages {
-        let want = &truth.pages[&page.url];
-        assert_eq!(
-            (page.status, &page.tags),
-            (Some(want.status), &want.tags),
-            "{}",
-            page.url
-        );
-        for tag in &page.tags {
-            *tally.entry(tag.clone()).or_insert(0) += 1;
-        }
-    }
+    crawlq_tests::assert_pages_in_truth(&report, &truth);
+    let tally = crawlq_tests::tally_of_pages(&report);
     assert_eq!(
         report.tag_counts, tally,
         "the tally counts exactly the crawled pages"

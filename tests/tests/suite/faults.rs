@@ -253,15 +253,7 @@ async fn transient_failures_are_retried_and_permanent_ones_recorded() {
         .map(|(u, _)| u)
         .collect();
     assert!(!broken.is_empty());
-    for page in &report.pages {
-        let want = &truth.pages[&page.url];
-        assert_eq!(
-            (page.status, &page.tags),
-            (Some(want.status), &want.tags),
-            "{}",
-            page.url
-        );
-    }
+    crawlq_tests::assert_pages_in_truth(&report, &truth);
     assert_eq!(
         report.failures.get("HTTP 503"),
         Some(&(broken.len() as u64)),

@@ -210,11 +210,6 @@ async fn ctrl_c_in_local_mode_prints_the_partial_report_and_exits_130() {
         report.status.line()
     );
     // The partial tally counts exactly the pages finished so far.
-    let mut tally = BTreeMap::new();
-    for page in report.pages.iter().filter(|p| p.status == Some(200)) {
-        for tag in &page.tags {
-            *tally.entry(tag.clone()).or_insert(0) += 1;
-        }
-    }
+    let tally = crawlq_tests::tally_of_pages(&report);
     assert_eq!(report.tag_counts, tally);
 }
