@@ -11,7 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use clap::Args;
 use crawlq_core::consume::{self, Disposition, Handler};
-use crawlq_core::message::{self, Completion, Outcome, Task};
+use crawlq_core::message::{Completion, Outcome, Task};
 use crawlq_core::store::{Claim, Store};
 use crawlq_core::transport::{self, Queue, Transport};
 use tokio_util::sync::CancellationToken;
@@ -86,12 +86,9 @@ pub fn children(completion: &Completion) -> Vec<Claim> {
 impl Handler for Aggregator {
     #[instrument(skip_all, fields(task_id))]
     async fn handle(&self, data: &[u8], redelivered: bool) -> Disposition {
-        let completion: Completion = match message::decode(data) {
+        let completion: Completion = match consume::decode(data, "completion") {
             Ok(completion) => completion,
-            Err(error) => {
-                warn!(%error, "undecodable completion: dead-lettering it");
-                return Disposition::Poison(format!("undecodable completion: {error}"));
-            }
+            Err(poison) => return poison,
         };
         let result = &completion.result;
         tracing::Span::current().record("task_id", tracing::field::display(result.task_id));

@@ -159,6 +159,15 @@ async fn dispose(
     }
 }
 
+/// Decodes a message body, or says it is poison (with the reason, logged):
+/// `what` names the message kind ("task", "completion").
+pub fn decode<T: serde::de::DeserializeOwned>(data: &[u8], what: &str) -> Result<T, Disposition> {
+    crate::message::decode(data).map_err(|error| {
+        warn!(%error, what, "undecodable message: dead-lettering it");
+        Disposition::Poison(format!("undecodable {what}: {error}"))
+    })
+}
+
 /// Runs `op` until it succeeds, retrying with exponential backoff (and jitter)
 /// for up to [`PERSIST_FOR`]: rides out a Redis or RabbitMQ restart without
 /// spinning the delivery through the queue.

@@ -265,12 +265,9 @@ impl From<FetchError> for Failure {
 impl Handler for Worker {
     #[instrument(skip_all, fields(task_id))]
     async fn handle(&self, data: &[u8], redelivered: bool) -> Disposition {
-        let task: Task = match message::decode(data) {
+        let task: Task = match consume::decode(data, "task") {
             Ok(task) => task,
-            Err(error) => {
-                warn!(%error, "undecodable task: dead-lettering it");
-                return Disposition::Poison(format!("undecodable task: {error}"));
-            }
+            Err(poison) => return poison,
         };
         tracing::Span::current().record("task_id", tracing::field::display(task.task_id));
         let started = consume::persist("mark started", || {
