@@ -217,6 +217,10 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn spec(&self, crawl_id: Uuid) -> Result<Option<CrawlSpec>, StoreError> {
+        Ok(self.lock()?.get(&crawl_id).map(|c| c.spec.clone()))
+    }
+
     async fn status(&self, crawl_id: Uuid) -> Result<Option<CrawlStatus>, StoreError> {
         let crawls = self.lock()?;
         Ok(crawls

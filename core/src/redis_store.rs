@@ -289,6 +289,18 @@ impl Store for RedisStore {
         Ok(())
     }
 
+    async fn spec(&self, crawl_id: Uuid) -> Result<Option<CrawlSpec>, StoreError> {
+        let spec: Option<String> = self
+            .connection
+            .clone()
+            .hget(self.keys.meta(crawl_id), "spec")
+            .await
+            .map_err(unavailable)?;
+        spec.map(|json| serde_json::from_str(&json))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
     async fn status(&self, crawl_id: Uuid) -> Result<Option<CrawlStatus>, StoreError> {
         self.read_status(crawl_id).await
     }

@@ -124,6 +124,9 @@ pub trait Store: Send + Sync {
     /// later delivery of the same completion publishes nothing again.
     async fn mark_expanded(&self, crawl_id: Uuid, task_id: Uuid) -> Result<(), StoreError>;
 
+    /// What a crawl was asked to do, or `None` for an unknown crawl.
+    async fn spec(&self, crawl_id: Uuid) -> Result<Option<CrawlSpec>, StoreError>;
+
     /// A crawl's counters, or `None` for an unknown crawl.
     async fn status(&self, crawl_id: Uuid) -> Result<Option<CrawlStatus>, StoreError>;
 

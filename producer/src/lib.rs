@@ -23,7 +23,7 @@ use crawlq_core::export::{self, Format};
 use crawlq_core::links::DEFAULT_LINK_PATTERN;
 use crawlq_core::message::DEFAULT_TAG_SELECTOR;
 use crawlq_core::redis_store::RedisStore;
-use crawlq_core::report::TaskView;
+use crawlq_core::report::{TaskState, TaskView};
 use crawlq_core::store::Store;
 use uuid::Uuid;
 use worker::WorkerConfig;
@@ -94,6 +94,12 @@ enum Command {
         /// Print JSON lines.
         #[arg(long)]
         json: bool,
+    },
+    /// Publish a crawl's unfinished tasks again (after a queue was lost or purged,
+    /// or a producer died before publishing its seeds); copies are harmless.
+    Resume {
+        /// The crawl id.
+        crawl_id: String,
     },
     /// Delete a crawl's data from Redis (queued tasks of it are then dropped by workers).
     Delete {
@@ -288,6 +294,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let verb = if requeue { "requeued" } else { "dead letters" };
                 eprintln!("{} {verb}", letters.len());
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Resume { crawl_id } => {
+            let crawl_id = parse_id("crawl", &crawl_id)?;
+            let (store, amqp) = crawlq_core::cli::connect(&cli.connect).await?;
+            let spec = store
+                .spec(crawl_id)
+                .await?
+                .ok_or_else(|| unknown("crawl", crawl_id, &cli.connect))?;
+            let tasks: Vec<crawlq_core::message::Task> = store
+                .pages(crawl_id)
+                .await?
+                .into_iter()
+                .filter(|page| matches!(page.state, TaskState::Queued | TaskState::Running))
+                .map(|page| {
+                    crawlq_core::store::Claim::new(crawl_id, &page.url, page.depth)
+                        .task(crawl_id, &spec.rules)
+                })
+                .collect();
+            crawlq_core::transport::publish_tasks(&*amqp, &tasks).await?;
+            amqp.close().await;
+            println!(
+                "published {} unfinished tasks of crawl {crawl_id} again",
+                tasks.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Delete { crawl_id } => {

@@ -284,3 +284,46 @@ async fn transient_failures_are_retried_and_permanent_ones_recorded() {
             .all(|(u, _)| requests(u) <= 2)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_republishes_the_unfinished_tasks_of_a_crawl_whose_queue_was_lost() {
+    let site = Site::start(&["--pages", "300", "--seed", "25"]).await;
+    let truth = site.truth(&[SEED]).await;
+    let mut env = TestEnv::new("resume");
+    // Record the crawl with nobody consuming, then lose its queued seed task.
+    let crawl_id = start_crawl(&env, &["crawl", &format!("{}{SEED}", site.base)]).await;
+    let connection = Connection::connect(&env.amqp_url, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let tasks = format!("{}.tasks", env.prefix);
+    let purged = channel
+        .queue_purge(
+            tasks.as_str().into(),
+            lapin::options::QueuePurgeOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(purged, 1, "the seed task was queued");
+    env.start_stack(1, 1);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let out = env.producer(&["status", &crawl_id, "--json"], LIMIT).await;
+    let status: serde_json::Value = serde_json::from_str(&out.assert_success().stdout).unwrap();
+    assert_eq!(
+        (status["queued"].as_u64(), status["done"].as_u64()),
+        (Some(1), Some(0)),
+        "stuck without its task"
+    );
+
+    let out = env.producer(&["resume", &crawl_id], LIMIT).await;
+    assert!(
+        out.assert_success()
+            .stdout
+            .contains("published 1 unfinished tasks"),
+        "{}",
+        out.stdout
+    );
+    let report = wait_report(&env, &crawl_id).await;
+    assert_eq!(report.tag_counts, truth.tag_counts);
+    assert_eq!(report.pages.len(), truth.pages.len());
+}
