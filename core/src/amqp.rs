@@ -91,11 +91,6 @@ impl Amqp {
         Ok(amqp)
     }
 
-    /// The queue names in use.
-    pub fn names(&self) -> &QueueNames {
-        &self.names
-    }
-
     /// Closes the connection; unacknowledged deliveries go back to their queues.
     pub async fn close(&self) {
         if let Some(live) = self.live.lock().await.take() {

@@ -63,11 +63,6 @@ impl RedisStore {
         })
     }
 
-    /// The key scheme in use.
-    pub fn keys(&self) -> &Keys {
-        &self.keys
-    }
-
     async fn run_apply(
         &self,
         crawl_id: Uuid,

@@ -354,13 +354,13 @@ impl Report {
             top.min(self.tag_counts.len()),
             self.tag_counts.len()
         );
-        let width = self
-            .top_tags(top)
+        let top_tags = self.top_tags(top);
+        let width = top_tags
             .iter()
             .map(|(t, _)| t.chars().count())
             .max()
             .unwrap_or(3);
-        for (tag, count) in self.top_tags(top) {
+        for (tag, count) in top_tags {
             let _ = writeln!(out, "  {tag:<width$}  {count:>6}");
         }
         let _ = writeln!(

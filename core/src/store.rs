@@ -139,15 +139,8 @@ pub trait Store: Send + Sync {
     /// Every claimed page of a crawl with its state and result, sorted by URL.
     async fn pages(&self, crawl_id: Uuid) -> Result<Vec<PageRecord>, StoreError>;
 
-    /// The full report of a crawl, or `None` for an unknown crawl.
-    async fn report(&self, crawl_id: Uuid) -> Result<Option<Report>, StoreError> {
-        let Some(status) = self.status(crawl_id).await? else {
-            return Ok(None);
-        };
-        let tally = self.tally(crawl_id).await?;
-        let pages = self.pages(crawl_id).await?;
-        Ok(Some(Report::build(status, tally, &pages)))
-    }
+    /// The full report of a crawl, read at one instant, or `None` for an unknown crawl.
+    async fn report(&self, crawl_id: Uuid) -> Result<Option<Report>, StoreError>;
 
     /// Deletes every key of a crawl. Returns false when it did not exist.
     async fn delete(&self, crawl_id: Uuid) -> Result<bool, StoreError>;

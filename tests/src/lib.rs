@@ -123,11 +123,6 @@ impl TestEnv {
             .unwrap_or_else(|e| panic!("start {name}: {e}"))
     }
 
-    /// The name of process `index`.
-    pub fn name_of(&self, index: usize) -> &str {
-        &self.children[index].0
-    }
-
     /// The OS process id of process `index`, while it runs.
     pub fn pid(&self, index: usize) -> Option<u32> {
         self.children[index].2.id()
