@@ -239,15 +239,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if store.status(crawl_id).await?.is_none() {
                 return Err(unknown("crawl", crawl_id, &cli.connect).into());
             }
-            let pages = store.pages(crawl_id).await?;
-            match output {
-                Some(path) => {
-                    let mut file = std::io::BufWriter::new(create(&path)?);
-                    export::write(&pages, format, &mut file)?;
-                    std::io::Write::flush(&mut file)?;
-                }
-                None => export::write(&pages, format, &mut std::io::stdout().lock())?,
-            }
+            write_pages(&store.pages(crawl_id).await?, format, output.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Result { task_id, json } => {
@@ -346,10 +338,23 @@ async fn launch(
     }
 }
 
-/// Creates an output file, naming it in the error.
-pub fn create(path: &std::path::Path) -> Result<std::fs::File, BadInput> {
-    std::fs::File::create(path)
-        .map_err(|e| BadInput(format!("cannot write '{}': {e}", path.display())))
+/// Writes a crawl's pages in `format` to the file at `path`, or to stdout.
+pub fn write_pages(
+    pages: &[crawlq_core::report::PageRecord],
+    format: Format,
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    match path {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .map_err(|e| BadInput(format!("cannot write '{}': {e}", path.display())))?;
+            let mut file = std::io::BufWriter::new(file);
+            export::write(pages, format, &mut file)?;
+            std::io::Write::flush(&mut file)?;
+        }
+        None => export::write(pages, format, &mut std::io::stdout().lock())?,
+    }
+    Ok(())
 }
 
 /// Connects to Redis.

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::io::IsTerminal as _;
 use std::time::{Duration, Instant};
 
-use crawlq_core::export::{self, Format};
+use crawlq_core::export::Format;
 use crawlq_core::report::{CrawlState, CrawlStatus, Report};
 use crawlq_core::store::Store;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -86,10 +86,7 @@ pub async fn finish(store: &dyn Store, crawl_id: Uuid, wait: &WaitArgs) -> anyho
         anyhow::anyhow!("crawl {crawl_id} is gone from the store: was it deleted?")
     })?;
     if let Some(path) = &wait.output {
-        let pages = store.pages(crawl_id).await?;
-        let mut file = std::io::BufWriter::new(crate::create(path)?);
-        export::write(&pages, Format::Jsonl, &mut file)?;
-        std::io::Write::flush(&mut file)?;
+        crate::write_pages(&store.pages(crawl_id).await?, Format::Jsonl, Some(path))?;
     }
     print_report(&report, &wait.report)
 }
