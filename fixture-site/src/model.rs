@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Tag names, most popular first; a skewed (Zipf-like) draw picks from them.
 /// Several need escaping in URLs or HTML, as real tags do.
@@ -159,7 +159,7 @@ pub struct Site {
 }
 
 /// One page of the truth.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TruthPage {
     /// HTTP status the site serves.
     pub status: u16,
@@ -172,7 +172,7 @@ pub struct TruthPage {
 }
 
 /// What a crawl from given seeds must find: every reachable page and the tally.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Truth {
     /// Canonical URL → page.
     pub pages: BTreeMap<String, TruthPage>,

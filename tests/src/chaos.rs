@@ -232,7 +232,7 @@ pub async fn run(options: &ChaosOptions) -> ChaosReport {
 fn measure(
     report: &mut ChaosReport,
     got: &Report,
-    truth: &crate::fixture_truth::Truth,
+    truth: &fixture_site::Truth,
     stats: &BTreeMap<String, u64>,
     base: &str,
 ) {

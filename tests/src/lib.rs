@@ -326,7 +326,7 @@ impl Site {
     }
 
     /// The site's truth for a crawl from these seed paths.
-    pub async fn truth(&self, seeds: &[&str]) -> fixture_truth::Truth {
+    pub async fn truth(&self, seeds: &[&str]) -> fixture_site::Truth {
         self.get_json(&format!("/__truth?seeds={}", seeds.join(",")))
             .await
     }
@@ -349,7 +349,7 @@ impl Site {
 }
 
 /// Asserts every page of `report` is in the truth with the truth's status and tags.
-pub fn assert_pages_in_truth(report: &crawlq_core::report::Report, truth: &fixture_truth::Truth) {
+pub fn assert_pages_in_truth(report: &crawlq_core::report::Report, truth: &fixture_site::Truth) {
     for page in &report.pages {
         let want = truth
             .pages
@@ -375,33 +375,4 @@ pub fn tally_of_pages(
         }
     }
     tally
-}
-
-/// The truth as the fixture site serves it.
-pub mod fixture_truth {
-    use std::collections::BTreeMap;
-
-    use serde::Deserialize;
-
-    /// One page of the truth.
-    #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-    pub struct Page {
-        /// HTTP status.
-        pub status: u16,
-        /// Title.
-        pub title: Option<String>,
-        /// Sorted tags.
-        pub tags: Vec<String>,
-        /// Shortest link distance from a seed.
-        pub depth: u32,
-    }
-
-    /// Every reachable page and the tag tally.
-    #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-    pub struct Truth {
-        /// URL → page.
-        pub pages: BTreeMap<String, Page>,
-        /// Tag → pages.
-        pub tag_counts: BTreeMap<String, u64>,
-    }
 }

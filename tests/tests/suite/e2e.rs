@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crawlq_core::report::{Report, TaskState};
-use crawlq_tests::fixture_truth::Truth;
 use crawlq_tests::{Site, TestEnv};
+use fixture_site::Truth;
 
 /// Generous bound for one crawl of a few thousand pages on a 2-core machine.
 const CRAWL_LIMIT: Duration = Duration::from_secs(600);
