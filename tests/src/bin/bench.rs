@@ -11,10 +11,14 @@
 //!
 //! usage: bench [--pages N] [--latencies 0,100] [--dask-pages N] [--no-python]
 //!              [--crawlq-only] [--page-kb K] [--worker-concurrency N]
-//!        bench raw SEED_URL [--concurrency N]
+//!        bench raw SEED_URL [--concurrency N] [--tree]
+//!        bench engines [--pages N]
 //!
 //! `--page-kb K` serves question pages of K KB (1: bare pages, to expose
 //! per-task overhead); `--crawlq-only` runs the distributed crawl alone.
+//! `raw --tree` extracts with the tree engine alone (the code before the
+//! streaming engine, for profiles before and after); `engines` times both
+//! extraction engines on the fixture site's pages, in memory, one core.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::PathBuf;
@@ -36,7 +40,12 @@ async fn main() {
     if args.first().map(String::as_str) == Some("raw") {
         let seed = args.get(1).cloned().unwrap_or_default();
         let concurrency = flag(&args, "--concurrency").unwrap_or(64);
-        raw_ceiling(&seed, concurrency).await;
+        let tree = args.iter().any(|a| a == "--tree");
+        raw_ceiling(&seed, concurrency, tree).await;
+        return;
+    }
+    if args.first().map(String::as_str) == Some("engines") {
+        engines(flag(&args, "--pages").unwrap_or(500));
         return;
     }
     let pages = flag(&args, "--pages").unwrap_or(2000);
@@ -293,6 +302,7 @@ async fn distributed(
     let redis_bytes = redis_used_memory().await.saturating_sub(memory0);
     let mut cpu = producer_cpu;
     let mut rss = Vec::new();
+    let mut split = vec![format!("producer {producer_cpu:.2}")];
     for (name, index) in [
         ("worker", workers[0]),
         ("worker", workers[1]),
@@ -300,8 +310,10 @@ async fn distributed(
     ] {
         let pid = env.pid(index).unwrap_or_default();
         cpu += cpu_of(pid);
+        split.push(format!("{name} {:.2}", cpu_of(pid)));
         rss.push(format!("{name} {:.0}", peak_rss_mb(pid)));
     }
+    eprintln!("latency {latency} ms: distributed crawl's CPU seconds: {}", split.join(", "));
     Row {
         system: "crawlq distributed (2 workers + aggregator)".into(),
         latency,
@@ -459,7 +471,7 @@ async fn timed(command: &mut Command) -> (crawlq_tests::Output, f64, f64) {
 
 /// The raw ceiling: crawlq's fetch and extraction in one process, a plain
 /// frontier in memory, no queue, no store. Prints `{pages, seconds, tag_counts}`.
-async fn raw_ceiling(seed: &str, concurrency: usize) {
+async fn raw_ceiling(seed: &str, concurrency: usize, tree: bool) {
     let host = url::Url::parse(seed)
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))
@@ -501,9 +513,15 @@ async fn raw_ceiling(seed: &str, concurrency: usize) {
             in_flight.spawn(async move {
                 let page = fetcher.fetch(&url).await.ok()?;
                 let _slot = slots.acquire_owned().await.ok()?;
-                tokio::task::spawn_blocking(move || extractor.extract(&page.html, &page.final_url))
-                    .await
-                    .ok()
+                tokio::task::spawn_blocking(move || {
+                    if tree {
+                        extractor.extract_tree(&page.html, &page.final_url)
+                    } else {
+                        extractor.extract(&page.html, &page.final_url)
+                    }
+                })
+                .await
+                .ok()
             });
         }
         let Some(done) = in_flight.join_next().await else {
@@ -525,5 +543,63 @@ async fn raw_ceiling(seed: &str, concurrency: usize) {
     println!(
         "{}",
         serde_json::json!({"pages": pages, "seconds": seconds, "tag_counts": tally})
+    );
+}
+
+/// Times both extraction engines over the fixture site's question pages
+/// (100-250 KB, rendered in memory) on one core, and checks they agree.
+fn engines(pages: usize) {
+    use fixture_site::model::{Site as Model, SiteConfig};
+    let site = Model::new(SiteConfig {
+        pages,
+        seed: 1,
+        min_bytes: 100 * 1024,
+        max_bytes: 250 * 1024,
+        flaky_every: 0,
+        broken_every: 0,
+    });
+    let base = "http://127.0.0.1:8080";
+    let Ok(extractor) = Extractor::new(&Rules {
+        tag_selector: DEFAULT_TAG_SELECTOR.into(),
+        link_pattern: DEFAULT_LINK_PATTERN.into(),
+        allow_hosts: vec!["127.0.0.1".into()],
+        max_depth: None,
+    }) else {
+        return;
+    };
+    let docs: Vec<(url::Url, String)> = (0..site.questions.len())
+        .filter_map(|i| {
+            let url = url::Url::parse(&format!("{base}{}", site.question_path(i))).ok()?;
+            Some((url, fixture_site::html::question(&site, i, base)))
+        })
+        .collect();
+    let bytes: usize = docs.iter().map(|(_, html)| html.len()).sum();
+    let n = docs.len().max(1);
+    let time = |f: &dyn Fn(&str, &url::Url) -> Option<crawlq_core::extract::Extracted>| {
+        let started = Instant::now();
+        let mut all = Vec::with_capacity(n);
+        for (url, html) in &docs {
+            all.push(f(html, url));
+        }
+        (started.elapsed().as_secs_f64(), all)
+    };
+    let (tree_s, tree) = time(&|html, url| Some(extractor.extract_tree(html, url)));
+    let (stream_s, stream) = time(&|html, url| extractor.extract_stream(html, url));
+    let agree = tree == stream;
+    for (name, seconds) in [
+        ("tree (scraper)", tree_s),
+        ("streaming (lol_html)", stream_s),
+    ] {
+        println!(
+            "{name}: {n} pages of {:.0} KB on average, {:.0} us/page, {:.0} pages/s, {:.0} MB/s",
+            bytes as f64 / n as f64 / 1024.0,
+            seconds * 1e6 / n as f64,
+            n as f64 / seconds,
+            bytes as f64 / seconds / 1e6
+        );
+    }
+    println!(
+        "streaming is {:.1}x the tree; the engines agree on every page: {agree}",
+        tree_s / stream_s
     );
 }

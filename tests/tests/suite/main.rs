@@ -1,6 +1,7 @@
 //! crawlq's one integration test binary.
 //!
 //! - [`real_pages`]: extraction on real saved Stack Overflow pages.
+//! - [`engines`]: the streaming and tree extraction engines agree on the fixture site.
 //! - [`e2e`]: the distributed crawl with the real binaries, RabbitMQ, Redis and the fixture site.
 //! - [`compose`]: docker-compose.yml, checked by a parser.
 //! - [`faults`]: chaos, kills mid-fetch, SIGTERM, poison messages.
@@ -14,6 +15,7 @@
 mod cli;
 mod compose;
 mod e2e;
+mod engines;
 mod faults;
 mod local;
 mod real_pages;

@@ -46,6 +46,13 @@ fn extraction_matches_expected_json_on_real_pages() {
         })
         .unwrap();
         let got = extractor.extract(&html, &base);
+        let streamed = extractor.extract_stream(&html, &base);
+        assert_eq!(
+            streamed.as_ref(),
+            Some(&got),
+            "the streaming engine should read {file} alone, and the same"
+        );
+        assert_eq!(extractor.extract_tree(&html, &base), got, "tree on {file}");
         assert_eq!(
             got.title.as_deref(),
             Some(want.title.as_str()),
