@@ -11,9 +11,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use clap::Args;
 use crawlq_core::consume::{self, Disposition, Handler};
-use crawlq_core::message::{Completion, Outcome, Task};
+use crawlq_core::message::{self, Completion, Outcome, Task};
 use crawlq_core::store::{Claim, Store};
 use crawlq_core::transport::{self, Queue, Transport};
+use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
@@ -84,15 +85,36 @@ pub fn children(completion: &Completion) -> Vec<Claim> {
 
 #[async_trait]
 impl Handler for Aggregator {
-    #[instrument(skip_all, fields(task_id))]
+    /// A message holds one completion or a batch of them: each is applied as
+    /// if it came alone, concurrently (the store and broker calls pipeline),
+    /// and the message is acked once all are, or given back if any is not.
     async fn handle(&self, data: &[u8], redelivered: bool) -> Disposition {
-        let completion: Completion = match consume::decode(data, "completion") {
-            Ok(completion) => completion,
-            Err(poison) => return poison,
+        let completions = match message::decode_completions(data) {
+            Ok(completions) => completions,
+            Err(error) => {
+                warn!(%error, "undecodable completion: dead-lettering it");
+                return Disposition::Poison(format!("undecodable completion: {error}"));
+            }
         };
+        let applied = join_all(
+            completions
+                .iter()
+                .map(|completion| self.apply(completion, redelivered)),
+        )
+        .await;
+        applied
+            .into_iter()
+            .find(|disposition| *disposition != Disposition::Ack)
+            .unwrap_or(Disposition::Ack)
+    }
+}
+
+impl Aggregator {
+    /// Applies one completion: counts it once, claims and publishes its children.
+    #[instrument(skip_all, fields(task_id = %completion.result.task_id))]
+    async fn apply(&self, completion: &Completion, redelivered: bool) -> Disposition {
         let result = &completion.result;
-        tracing::Span::current().record("task_id", tracing::field::display(result.task_id));
-        let children = children(&completion);
+        let children = children(completion);
         let applied = match consume::persist("apply", || self.store.apply(result, &children)).await
         {
             Ok(applied) => applied,

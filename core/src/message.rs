@@ -127,6 +127,37 @@ pub struct Completion {
     pub result: PageResult,
 }
 
+/// Completions of one crawl sent as one message: a worker batches the
+/// completions that are ready at the same moment, so that under load one
+/// broker message (and one confirm, one ack) carries many pages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletionBatch {
+    /// Format version, [`MESSAGE_VERSION`].
+    pub v: u32,
+    /// The crawl every completion belongs to (lets `producer dlq` filter it).
+    pub crawl_id: Uuid,
+    /// The completions, each as it would travel alone.
+    pub completions: Vec<Completion>,
+}
+
+/// Decodes a completion message: a [`CompletionBatch`], or one [`Completion`]
+/// (as workers before batching sent them).
+pub fn decode_completions(bytes: &[u8]) -> Result<Vec<Completion>, MessageError> {
+    const KEY: &[u8] = b"\"completions\":";
+    match decode::<CompletionBatch>(bytes) {
+        Ok(batch) => Ok(batch.completions),
+        Err(MessageError::Malformed(batch_error)) => match decode::<Completion>(bytes) {
+            Ok(completion) => Ok(vec![completion]),
+            // Report what is wrong as the kind of message it most looks like.
+            Err(_) if bytes.windows(KEY.len()).any(|w| w == KEY) => {
+                Err(MessageError::Malformed(batch_error))
+            }
+            Err(error) => Err(error),
+        },
+        Err(error) => Err(error),
+    }
+}
+
 /// The task id of `url` in `crawl_id`: a UUIDv5 in the crawl's namespace, so a
 /// URL's task id is the same whoever derives it and however often.
 pub fn task_id(crawl_id: Uuid, canonical_url: &str) -> Uuid {
@@ -206,6 +237,54 @@ mod tests {
         let json = String::from_utf8(encode(&completion)).unwrap();
         assert!(json.contains(r#""outcome":"failed""#), "{json}");
         assert_eq!(decode::<Completion>(json.as_bytes()).unwrap(), completion);
+    }
+
+    #[test]
+    fn completions_decode_batched_or_alone() {
+        let mut completion = Completion {
+            v: MESSAGE_VERSION,
+            rules: rules(),
+            result: PageResult {
+                crawl_id: Uuid::new_v4(),
+                task_id: Uuid::new_v4(),
+                url: "https://stackoverflow.com/questions/1/a".into(),
+                final_url: None,
+                depth: 0,
+                outcome: Outcome::Done,
+                status: Some(200),
+                title: Some("a".into()),
+                tags: vec!["python".into()],
+                links: vec!["https://stackoverflow.com/questions/2".into()],
+                error: None,
+                fetched_at_ms: 1,
+                elapsed_ms: 2,
+            },
+        };
+        let one = completion.clone();
+        completion.result.task_id = Uuid::new_v4();
+        let batch = CompletionBatch {
+            v: MESSAGE_VERSION,
+            crawl_id: one.result.crawl_id,
+            completions: vec![one.clone(), completion.clone()],
+        };
+        assert_eq!(
+            decode_completions(&encode(&batch)).unwrap(),
+            [one.clone(), completion]
+        );
+        assert_eq!(decode_completions(&encode(&one)).unwrap(), [one]);
+        let broken = br#"{"v":1,"crawl_id":"x","completions":[1]}"#;
+        assert!(matches!(
+            decode_completions(broken),
+            Err(MessageError::Malformed(e)) if e.to_string().contains("UUID")
+        ));
+        assert!(matches!(
+            decode_completions(br#"{"v":1,"rules":{}}"#),
+            Err(MessageError::Malformed(e)) if e.to_string().contains("missing field")
+        ));
+        assert!(matches!(
+            decode_completions(br#"{"v":2,"completions":[]}"#),
+            Err(MessageError::Version { found: 2 })
+        ));
     }
 
     #[test]

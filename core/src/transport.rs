@@ -101,13 +101,19 @@ pub async fn publish_tasks(
     transport.publish(Queue::Tasks, payloads).await
 }
 
-/// Publishes one completion, confirmed.
-pub async fn publish_completion(
+/// Publishes completions of one crawl as one message, confirmed.
+pub async fn publish_completions(
     transport: &dyn Transport,
-    completion: &Completion,
+    crawl_id: uuid::Uuid,
+    completions: Vec<Completion>,
 ) -> Result<(), TransportError> {
+    let batch = message::CompletionBatch {
+        v: message::MESSAGE_VERSION,
+        crawl_id,
+        completions,
+    };
     transport
-        .publish(Queue::Completions, vec![message::encode(completion)])
+        .publish(Queue::Completions, vec![message::encode(&batch)])
         .await
 }
 

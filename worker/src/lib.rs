@@ -6,8 +6,10 @@
 //!
 //! # Layout
 //! - [`fetch`]: HTTP, limits, and what counts as a page.
+//! - [`batch`]: completions published in batches, each confirmed.
 //! - this file: configuration, the per-task handler and [`run`].
 
+pub mod batch;
 pub mod fetch;
 
 use std::collections::HashMap;
@@ -21,12 +23,13 @@ use crawlq_core::extract::{Extracted, Extractor};
 use crawlq_core::message::{self, Completion, MESSAGE_VERSION, Outcome, PageResult, Rules, Task};
 use crawlq_core::report::now_ms;
 use crawlq_core::store::Store;
-use crawlq_core::transport::{self, Queue, Transport};
+use crawlq_core::transport::{Queue, Transport};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 use url::Url;
 
+use crate::batch::CompletionSender;
 use crate::fetch::{FetchError, Fetcher, Limits};
 
 /// The worker's settings (flags, or the env names docker-compose.yml sets).
@@ -59,6 +62,10 @@ pub struct WorkerConfig {
     /// The User-Agent header sent with every fetch.
     #[arg(long, env = "WORKER_USER_AGENT", default_value = concat!("crawlq/", env!("CARGO_PKG_VERSION"), " (+https://github.com/crawlq/crawlq)"))]
     pub user_agent: String,
+    /// Longest wait, in milliseconds, for a completion to share a broker
+    /// message with others (only while other tasks are in hand; 0: no wait).
+    #[arg(long, env = "WORKER_BATCH_LINGER_MS", default_value_t = 20)]
+    pub batch_linger_ms: u64,
 }
 
 impl WorkerConfig {
@@ -94,6 +101,7 @@ pub struct Worker {
     parse_slots: Arc<Semaphore>,
     extractors: Mutex<HashMap<RulesKey, Arc<Extractor>>>,
     transport: Arc<dyn Transport>,
+    completions: CompletionSender,
     store: Arc<dyn Store>,
     max_retries: u32,
     retry_base: Duration,
@@ -106,7 +114,8 @@ type RulesKey = (String, String, Vec<String>);
 const EXTRACTOR_CACHE: usize = 64;
 
 impl Worker {
-    /// Builds the HTTP client and the parse pool.
+    /// Builds the HTTP client, the parse pool and the completion publisher
+    /// (which runs on the current tokio runtime).
     pub fn new(
         config: &WorkerConfig,
         transport: Arc<dyn Transport>,
@@ -123,6 +132,10 @@ impl Worker {
             fetcher,
             parse_slots: Arc::new(Semaphore::new(threads)),
             extractors: Mutex::new(HashMap::new()),
+            completions: CompletionSender::start(
+                transport.clone(),
+                Duration::from_millis(config.batch_linger_ms),
+            )?,
             transport,
             store,
             max_retries: config.max_retries,
@@ -270,6 +283,7 @@ impl Handler for Worker {
             Err(poison) => return poison,
         };
         tracing::Span::current().record("task_id", tracing::field::display(task.task_id));
+        let _in_hand = self.completions.in_hand();
         let started = consume::persist("mark started", || {
             self.store.mark_started(task.crawl_id, task.task_id)
         });
@@ -320,7 +334,7 @@ impl Handler for Worker {
             result,
         };
         let published = consume::persist("publish completion", || {
-            transport::publish_completion(&*self.transport, &completion)
+            self.completions.publish(completion.clone())
         });
         match published.await {
             Ok(()) => Disposition::Ack,

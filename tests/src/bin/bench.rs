@@ -313,7 +313,10 @@ async fn distributed(
         split.push(format!("{name} {:.2}", cpu_of(pid)));
         rss.push(format!("{name} {:.0}", peak_rss_mb(pid)));
     }
-    eprintln!("latency {latency} ms: distributed crawl's CPU seconds: {}", split.join(", "));
+    eprintln!(
+        "latency {latency} ms: distributed crawl's CPU seconds: {}",
+        split.join(", ")
+    );
     Row {
         system: "crawlq distributed (2 workers + aggregator)".into(),
         latency,

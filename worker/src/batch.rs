@@ -1,0 +1,121 @@
+//! Completions leave the worker in batches: one broker message, one publisher
+//! confirm and one delivery at the aggregator for the completions of a crawl
+//! that are ready close together. The first completion of a batch waits up to
+//! the linger time for others, but only while other tasks are still being
+//! fetched or parsed here: a worker with one task in hand sends its
+//! completion at once. Every handler still waits for the confirm of the
+//! message that carries its completion before it acks its task.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crawlq_core::message::Completion;
+use crawlq_core::transport::{self, Transport};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+/// Most completions in one message (bounds its size: a completion with its
+/// links is a few KB).
+pub const MAX_BATCH: usize = 64;
+
+/// A completion waiting for its batch to be confirmed.
+struct Pending {
+    completion: Completion,
+    confirmed: oneshot::Sender<Result<(), String>>,
+}
+
+/// Hands completions to the task that publishes them in batches.
+pub struct CompletionSender {
+    queue: mpsc::UnboundedSender<Pending>,
+    in_hand: Arc<AtomicUsize>,
+}
+
+/// Counts a task as in hand (being fetched, parsed or published) while it lives.
+pub struct InHand(Arc<AtomicUsize>);
+
+impl Drop for InHand {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl CompletionSender {
+    /// Starts the publishing task on the current tokio runtime; it ends when
+    /// the sender is dropped. `linger` is how long a batch may wait for more.
+    pub fn start(transport: Arc<dyn Transport>, linger: Duration) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Handle::try_current()?;
+        let (queue, pending) = mpsc::unbounded_channel();
+        let in_hand = Arc::new(AtomicUsize::new(0));
+        runtime.spawn(publish_batches(
+            transport,
+            pending,
+            linger,
+            Arc::clone(&in_hand),
+        ));
+        Ok(Self { queue, in_hand })
+    }
+
+    /// Records a task as in hand until the returned guard drops: batches wait
+    /// for completions only while tasks are in hand.
+    pub fn in_hand(&self) -> InHand {
+        self.in_hand.fetch_add(1, Ordering::Relaxed);
+        InHand(Arc::clone(&self.in_hand))
+    }
+
+    /// Publishes `completion` in the next batch; returns once the broker confirmed it.
+    pub async fn publish(&self, completion: Completion) -> Result<(), String> {
+        let (confirmed, confirmation) = oneshot::channel();
+        self.queue
+            .send(Pending {
+                completion,
+                confirmed,
+            })
+            .map_err(|_| "completion publisher stopped".to_owned())?;
+        confirmation
+            .await
+            .map_err(|_| "completion publisher stopped".to_owned())?
+    }
+}
+
+async fn publish_batches(
+    transport: Arc<dyn Transport>,
+    mut pending: mpsc::UnboundedReceiver<Pending>,
+    linger: Duration,
+    in_hand: Arc<AtomicUsize>,
+) {
+    let mut ready = Vec::with_capacity(MAX_BATCH);
+    while pending.recv_many(&mut ready, MAX_BATCH).await > 0 {
+        // Each waiting completion's task is in hand too: wait only while
+        // others are, and never past the linger time.
+        let deadline = tokio::time::Instant::now() + linger;
+        while ready.len() < MAX_BATCH && ready.len() < in_hand.load(Ordering::Relaxed) {
+            let room = MAX_BATCH - ready.len();
+            match tokio::time::timeout_at(deadline, pending.recv_many(&mut ready, room)).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        let mut by_crawl: HashMap<Uuid, Vec<Pending>> = HashMap::new();
+        for one in ready.drain(..) {
+            by_crawl
+                .entry(one.completion.result.crawl_id)
+                .or_default()
+                .push(one);
+        }
+        for (crawl_id, batch) in by_crawl {
+            let (completions, waiting): (Vec<_>, Vec<_>) = batch
+                .into_iter()
+                .map(|p| (p.completion, p.confirmed))
+                .unzip();
+            let confirmed = transport::publish_completions(&*transport, crawl_id, completions)
+                .await
+                .map_err(|e| e.to_string());
+            for waiter in waiting {
+                // A handler that gave up waiting (shutdown) no longer listens.
+                let _ = waiter.send(confirmed.clone());
+            }
+        }
+    }
+}
