@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use clap::Args;
-use crawlq_core::consume::{self, Disposition, Handler};
+use crawlq_core::consume::{self, Capacity, Disposition, Handler, Slot};
 use crawlq_core::message::{self, Completion, Outcome, Task};
 use crawlq_core::store::{Claim, Store};
 use crawlq_core::transport::{self, Queue, Transport};
@@ -55,7 +55,10 @@ pub async fn run(
     consume::serve(
         transport,
         Queue::Completions,
-        usize::from(config.concurrency),
+        Capacity {
+            concurrency: usize::from(config.concurrency),
+            prefetch: usize::from(config.concurrency),
+        },
         handler,
         shutdown,
     )
@@ -88,7 +91,7 @@ impl Handler for Aggregator {
     /// A message holds one completion or a batch of them: each is applied as
     /// if it came alone, concurrently (the store and broker calls pipeline),
     /// and the message is acked once all are, or given back if any is not.
-    async fn handle(&self, data: &[u8], redelivered: bool) -> Disposition {
+    async fn handle(&self, data: &[u8], redelivered: bool, _slot: Slot) -> Disposition {
         let completions = match message::decode_completions(data) {
             Ok(completions) => completions,
             Err(error) => {

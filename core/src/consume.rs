@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -42,8 +42,23 @@ pub enum Disposition {
 /// Processes one message.
 #[async_trait]
 pub trait Handler: Send + Sync + 'static {
-    /// Handles one message body and says what to do with it.
-    async fn handle(&self, data: &[u8], redelivered: bool) -> Disposition;
+    /// Handles one message body and says what to do with it. `slot` is the
+    /// handler's share of the concurrency: dropping it before returning lets
+    /// the next delivery start while this one waits (e.g. for a confirm).
+    async fn handle(&self, data: &[u8], redelivered: bool, slot: Slot) -> Disposition;
+}
+
+/// One of the `concurrency` slots of [`serve`], held by a running handler.
+pub struct Slot(#[allow(dead_code)] OwnedSemaphorePermit);
+
+/// How much [`serve`] takes on at once.
+#[derive(Debug, Clone, Copy)]
+pub struct Capacity {
+    /// Handlers holding a [`Slot`] at once.
+    pub concurrency: usize,
+    /// Unacknowledged deliveries (at least `concurrency`; more lets handlers
+    /// that gave back their slot wait without stopping new ones).
+    pub prefetch: usize,
 }
 
 /// Consumes `queue` until `shutdown` is cancelled, rebuilding the consumer
@@ -51,12 +66,12 @@ pub trait Handler: Send + Sync + 'static {
 pub async fn serve(
     transport: Arc<dyn Transport>,
     queue: Queue,
-    concurrency: usize,
+    capacity: Capacity,
     handler: Arc<dyn Handler>,
     shutdown: CancellationToken,
 ) {
-    let prefetch = u16::try_from(concurrency).unwrap_or(u16::MAX);
-    let permits = Arc::new(Semaphore::new(concurrency));
+    let prefetch = u16::try_from(capacity.prefetch.max(capacity.concurrency)).unwrap_or(u16::MAX);
+    let permits = Arc::new(Semaphore::new(capacity.concurrency));
     let mut in_flight = JoinSet::new();
     let mut backoff = Duration::from_millis(200);
     // The current consumer outlives the loop: its channel must stay open until
@@ -106,8 +121,7 @@ pub async fn serve(
             backoff = Duration::from_millis(200);
             let (handler, transport) = (handler.clone(), transport.clone());
             in_flight.spawn(async move {
-                dispose(&*handler, &*transport, queue, delivery).await;
-                drop(permit);
+                dispose(&*handler, &*transport, queue, delivery, Slot(permit)).await;
             });
             while in_flight.try_join_next().is_some() {}
         }
@@ -133,8 +147,11 @@ async fn dispose(
     transport: &dyn Transport,
     queue: Queue,
     delivery: Delivery,
+    slot: Slot,
 ) {
-    let disposition = handler.handle(&delivery.data, delivery.redelivered).await;
+    let disposition = handler
+        .handle(&delivery.data, delivery.redelivered, slot)
+        .await;
     let acked = match &disposition {
         Disposition::Ack => delivery.acker.ack().await,
         Disposition::Retry => delivery.acker.reject(true).await,

@@ -1,9 +1,8 @@
 //! Completions leave the worker in batches: one broker message, one publisher
 //! confirm and one delivery at the aggregator for the completions of a crawl
 //! that are ready close together. The first completion of a batch waits up to
-//! the linger time for others, but only while other tasks are still being
-//! fetched or parsed here: a worker with one task in hand sends its
-//! completion at once. Every handler still waits for the confirm of the
+//! the linger time for others, but only while other tasks are being fetched
+//! or parsed here: a worker with nothing else to do sends it at once. Every handler still waits for the confirm of the
 //! message that carries its completion before it acks its task.
 
 use std::collections::HashMap;
@@ -29,13 +28,13 @@ struct Pending {
 /// Hands completions to the task that publishes them in batches.
 pub struct CompletionSender {
     queue: mpsc::UnboundedSender<Pending>,
-    in_hand: Arc<AtomicUsize>,
+    busy: Arc<AtomicUsize>,
 }
 
-/// Counts a task as in hand (being fetched, parsed or published) while it lives.
-pub struct InHand(Arc<AtomicUsize>);
+/// Counts a task as being fetched or parsed while it lives.
+pub struct Busy(Arc<AtomicUsize>);
 
-impl Drop for InHand {
+impl Drop for Busy {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
@@ -47,21 +46,21 @@ impl CompletionSender {
     pub fn start(transport: Arc<dyn Transport>, linger: Duration) -> anyhow::Result<Self> {
         let runtime = tokio::runtime::Handle::try_current()?;
         let (queue, pending) = mpsc::unbounded_channel();
-        let in_hand = Arc::new(AtomicUsize::new(0));
+        let busy = Arc::new(AtomicUsize::new(0));
         runtime.spawn(publish_batches(
             transport,
             pending,
             linger,
-            Arc::clone(&in_hand),
+            Arc::clone(&busy),
         ));
-        Ok(Self { queue, in_hand })
+        Ok(Self { queue, busy })
     }
 
-    /// Records a task as in hand until the returned guard drops: batches wait
-    /// for completions only while tasks are in hand.
-    pub fn in_hand(&self) -> InHand {
-        self.in_hand.fetch_add(1, Ordering::Relaxed);
-        InHand(Arc::clone(&self.in_hand))
+    /// Records a task as being fetched or parsed until the returned guard
+    /// drops: a batch waits for more completions only while some task is.
+    pub fn busy(&self) -> Busy {
+        self.busy.fetch_add(1, Ordering::Relaxed);
+        Busy(Arc::clone(&self.busy))
     }
 
     /// Publishes `completion` in the next batch; returns once the broker confirmed it.
@@ -83,14 +82,14 @@ async fn publish_batches(
     transport: Arc<dyn Transport>,
     mut pending: mpsc::UnboundedReceiver<Pending>,
     linger: Duration,
-    in_hand: Arc<AtomicUsize>,
+    busy: Arc<AtomicUsize>,
 ) {
     let mut ready = Vec::with_capacity(MAX_BATCH);
     while pending.recv_many(&mut ready, MAX_BATCH).await > 0 {
-        // Each waiting completion's task is in hand too: wait only while
-        // others are, and never past the linger time.
+        // Wait only while more completions are on their way, and never past
+        // the linger time.
         let deadline = tokio::time::Instant::now() + linger;
-        while ready.len() < MAX_BATCH && ready.len() < in_hand.load(Ordering::Relaxed) {
+        while ready.len() < MAX_BATCH && busy.load(Ordering::Relaxed) > 0 {
             let room = MAX_BATCH - ready.len();
             match tokio::time::timeout_at(deadline, pending.recv_many(&mut ready, room)).await {
                 Ok(0) | Err(_) => break,

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use clap::Args;
-use crawlq_core::consume::{self, Disposition, Handler};
+use crawlq_core::consume::{self, Capacity, Disposition, Handler, Slot};
 use crawlq_core::extract::{Extracted, Extractor};
 use crawlq_core::message::{self, Completion, MESSAGE_VERSION, Outcome, PageResult, Rules, Task};
 use crawlq_core::report::now_ms;
@@ -35,8 +35,8 @@ use crate::fetch::{FetchError, Fetcher, Limits};
 /// The worker's settings (flags, or the env names docker-compose.yml sets).
 #[derive(Debug, Clone, Args)]
 pub struct WorkerConfig {
-    /// Fetches in flight in this process, also the RabbitMQ prefetch
-    /// (default: 32 per core).
+    /// Fetches in flight in this process (default: 32 per core); the RabbitMQ
+    /// prefetch is this plus 64, for completions waiting for their batch's confirm.
     #[arg(long, env = "WORKER_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: Option<u16>,
     /// Threads parsing pages at once (default: the number of cores).
@@ -90,7 +90,14 @@ pub async fn run(
     let handler = Arc::new(Worker::new(config, transport.clone(), store)?);
     let concurrency = config.concurrency();
     info!(concurrency, "worker consuming tasks");
-    consume::serve(transport, Queue::Tasks, concurrency, handler, shutdown).await;
+    // A handler gives back its slot once its page is fetched and parsed:
+    // deliveries held = fetches in flight + completions waiting for their
+    // batch's confirm, so that waiting never holds a fetch slot.
+    let capacity = Capacity {
+        concurrency,
+        prefetch: concurrency + batch::MAX_BATCH,
+    };
+    consume::serve(transport, Queue::Tasks, capacity, handler, shutdown).await;
     info!("worker stopped");
     Ok(())
 }
@@ -169,6 +176,7 @@ impl Worker {
     /// Fetches and parses; returns the result and, for a transient failure,
     /// how long the server asked to wait (if it said).
     async fn scrape(&self, task: &Task) -> (PageResult, Option<Retry>) {
+        let _busy = self.completions.busy();
         let started = Instant::now();
         let outcome = self.fetch_and_extract(task).await;
         let mut retry = None;
@@ -277,13 +285,12 @@ impl From<FetchError> for Failure {
 #[async_trait]
 impl Handler for Worker {
     #[instrument(skip_all, fields(task_id))]
-    async fn handle(&self, data: &[u8], redelivered: bool) -> Disposition {
+    async fn handle(&self, data: &[u8], redelivered: bool, slot: Slot) -> Disposition {
         let task: Task = match consume::decode(data, "task") {
             Ok(task) => task,
             Err(poison) => return poison,
         };
         tracing::Span::current().record("task_id", tracing::field::display(task.task_id));
-        let _in_hand = self.completions.in_hand();
         let started = consume::persist("mark started", || {
             self.store.mark_started(task.crawl_id, task.task_id)
         });
@@ -299,6 +306,8 @@ impl Handler for Worker {
             }
         }
         let (result, retry) = self.scrape(&task).await;
+        // Fetched and parsed: the next task may start while this one is stored and confirmed.
+        drop(slot);
         debug!(url = %task.url, outcome = ?result.outcome, status = ?result.status, redelivered, "scraped");
         if let Some(delay) = self.retry_delay(&task, retry) {
             // Back onto the task queue after `delay`, through a delay queue: no
