@@ -36,7 +36,7 @@ use crate::fetch::{FetchError, Fetcher, Limits};
 #[derive(Debug, Clone, Args)]
 pub struct WorkerConfig {
     /// Fetches in flight in this process (default: 32 per core); the RabbitMQ
-    /// prefetch is this plus 64, for completions waiting for their batch's confirm.
+    /// prefetch is this plus 16, for completions waiting for their batch's confirm.
     #[arg(long, env = "WORKER_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: Option<u16>,
     /// Threads parsing pages at once (default: the number of cores).
@@ -90,17 +90,22 @@ pub async fn run(
     let handler = Arc::new(Worker::new(config, transport.clone(), store)?);
     let concurrency = config.concurrency();
     info!(concurrency, "worker consuming tasks");
-    // A handler gives back its slot once its page is fetched and parsed:
-    // deliveries held = fetches in flight + completions waiting for their
-    // batch's confirm, so that waiting never holds a fetch slot.
+    // A handler gives back its slot once its page is fetched and parsed, so
+    // that waiting for its batch's confirm holds no fetch slot; the prefetch
+    // leaves room for that many waiting. (More room measured no faster and
+    // cost more refetches when workers are killed: bench/README.md.)
     let capacity = Capacity {
         concurrency,
-        prefetch: concurrency + batch::MAX_BATCH,
+        prefetch: concurrency + WAITING_FOR_CONFIRM,
     };
     consume::serve(transport, Queue::Tasks, capacity, handler, shutdown).await;
     info!("worker stopped");
     Ok(())
 }
+
+/// Deliveries beyond the fetch concurrency: tasks fetched and parsed whose
+/// completions wait for their batch's confirm.
+const WAITING_FOR_CONFIRM: usize = 16;
 
 /// Handles one task: fetch, parse, store, publish the completion.
 pub struct Worker {
