@@ -49,7 +49,9 @@ pub trait Handler: Send + Sync + 'static {
 }
 
 /// One of the `concurrency` slots of [`serve`], held by a running handler.
-pub struct Slot(#[allow(dead_code)] OwnedSemaphorePermit);
+pub struct Slot {
+    _permit: OwnedSemaphorePermit,
+}
 
 /// How much [`serve`] takes on at once.
 #[derive(Debug, Clone, Copy)]
@@ -121,7 +123,14 @@ pub async fn serve(
             backoff = Duration::from_millis(200);
             let (handler, transport) = (handler.clone(), transport.clone());
             in_flight.spawn(async move {
-                dispose(&*handler, &*transport, queue, delivery, Slot(permit)).await;
+                dispose(
+                    &*handler,
+                    &*transport,
+                    queue,
+                    delivery,
+                    Slot { _permit: permit },
+                )
+                .await;
             });
             while in_flight.try_join_next().is_some() {}
         }

@@ -63,7 +63,8 @@ pub struct WorkerConfig {
     #[arg(long, env = "WORKER_USER_AGENT", default_value = concat!("crawlq/", env!("CARGO_PKG_VERSION"), " (+https://github.com/crawlq/crawlq)"))]
     pub user_agent: String,
     /// Longest wait, in milliseconds, for a completion to share a broker
-    /// message with others (only while other tasks are in hand; 0: no wait).
+    /// message with others (only while other tasks are being fetched or
+    /// parsed; 0: no wait).
     #[arg(long, env = "WORKER_BATCH_LINGER_MS", default_value_t = 20)]
     pub batch_linger_ms: u64,
 }
