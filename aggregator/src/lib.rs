@@ -92,13 +92,11 @@ impl Handler for Aggregator {
     /// if it came alone, concurrently (the store and broker calls pipeline),
     /// and the message is acked once all are, or given back if any is not.
     async fn handle(&self, data: &[u8], redelivered: bool, _slot: Slot) -> Disposition {
-        let completions = match message::decode_completions(data) {
-            Ok(completions) => completions,
-            Err(error) => {
-                warn!(%error, "undecodable completion: dead-lettering it");
-                return Disposition::Poison(format!("undecodable completion: {error}"));
-            }
-        };
+        let completions =
+            match consume::decode_with(data, "completion", message::decode_completions) {
+                Ok(completions) => completions,
+                Err(poison) => return poison,
+            };
         let applied = join_all(
             completions
                 .iter()

@@ -188,7 +188,16 @@ async fn dispose(
 /// Decodes a message body, or says it is poison (with the reason, logged):
 /// `what` names the message kind ("task", "completion").
 pub fn decode<T: serde::de::DeserializeOwned>(data: &[u8], what: &str) -> Result<T, Disposition> {
-    crate::message::decode(data).map_err(|error| {
+    decode_with(data, what, crate::message::decode)
+}
+
+/// [`decode`] with a decoder of its own (e.g. [`crate::message::decode_completions`]).
+pub fn decode_with<T>(
+    data: &[u8],
+    what: &str,
+    decoder: impl FnOnce(&[u8]) -> Result<T, crate::message::MessageError>,
+) -> Result<T, Disposition> {
+    decoder(data).map_err(|error| {
         warn!(%error, what, "undecodable message: dead-lettering it");
         Disposition::Poison(format!("undecodable {what}: {error}"))
     })
