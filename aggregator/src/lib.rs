@@ -17,6 +17,7 @@ use crawlq_core::transport::{self, Queue, Transport};
 use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
+use uuid::Uuid;
 
 /// Completions processed at once by default.
 pub const DEFAULT_CONCURRENCY: u16 = 64;
@@ -88,32 +89,69 @@ pub fn children(completion: &Completion) -> Vec<Claim> {
 
 #[async_trait]
 impl Handler for Aggregator {
-    /// A message holds one completion or a batch of them: each is applied as
-    /// if it came alone, concurrently (the store and broker calls pipeline),
-    /// and the message is acked once all are, or given back if any is not.
+    /// A message holds one completion or a batch of them. Each is applied as
+    /// if it came alone, concurrently (the store calls pipeline); then the new
+    /// tasks of all of them are published together, and the message is acked
+    /// once they are confirmed, or given back if anything failed.
     async fn handle(&self, data: &[u8], redelivered: bool, _slot: Slot) -> Disposition {
         let completions =
             match consume::decode_with(data, "completion", message::decode_completions) {
                 Ok(completions) => completions,
                 Err(poison) => return poison,
             };
-        let applied = join_all(
-            completions
-                .iter()
-                .map(|completion| self.apply(completion, redelivered)),
-        )
-        .await;
-        applied
-            .into_iter()
-            .find(|disposition| *disposition != Disposition::Ack)
-            .unwrap_or(Disposition::Ack)
+        debug!(
+            completions = completions.len(),
+            redelivered, "completion message"
+        );
+        let applied = join_all(completions.iter().map(|completion| self.apply(completion))).await;
+        let mut tasks = Vec::new();
+        let mut expanded: Vec<(Uuid, Vec<Uuid>)> = Vec::new();
+        for (completion, applied) in completions.iter().zip(applied) {
+            let Some(new_tasks) = applied else {
+                return Disposition::Retry;
+            };
+            if new_tasks.is_empty() {
+                continue;
+            }
+            let result = &completion.result;
+            match expanded
+                .iter_mut()
+                .find(|(crawl_id, _)| *crawl_id == result.crawl_id)
+            {
+                Some((_, ids)) => ids.push(result.task_id),
+                None => expanded.push((result.crawl_id, vec![result.task_id])),
+            }
+            tasks.extend(new_tasks);
+        }
+        let published = consume::persist("publish tasks", || {
+            transport::publish_tasks(&*self.transport, &tasks)
+        });
+        if let Err(error) = published.await {
+            // The claims are recorded with their completions as parents: the
+            // redelivered message publishes them again.
+            warn!(%error, "new tasks not confirmed: completions go back to the queue");
+            return Disposition::Retry;
+        }
+        // Children confirmed published: a later copy of these completions must not publish them again.
+        for (crawl_id, task_ids) in &expanded {
+            let marked = consume::persist("mark expanded", || {
+                self.store.mark_expanded(*crawl_id, task_ids)
+            });
+            if let Err(error) = marked.await {
+                warn!(%error, "could not record the children as published; a redelivery may publish them twice");
+            }
+        }
+        debug!(new_tasks = tasks.len(), "completion message applied");
+        Disposition::Ack
     }
 }
 
 impl Aggregator {
-    /// Applies one completion: counts it once, claims and publishes its children.
+    /// Applies one completion: counts it once and claims its children.
+    /// Returns the child tasks to publish, or `None` when the store stayed
+    /// unavailable (the completion must come back).
     #[instrument(skip_all, fields(task_id = %completion.result.task_id))]
-    async fn apply(&self, completion: &Completion, redelivered: bool) -> Disposition {
+    async fn apply(&self, completion: &Completion) -> Option<Vec<Task>> {
         let result = &completion.result;
         let children = children(completion);
         let applied = match consume::persist("apply", || self.store.apply(result, &children)).await
@@ -121,44 +159,28 @@ impl Aggregator {
             Ok(applied) => applied,
             Err(error) => {
                 warn!(%error, "store unavailable: completion goes back to the queue");
-                return Disposition::Retry;
+                return None;
             }
         };
         if !applied.known {
             debug!(crawl_id = %result.crawl_id, "completion of an unknown (deleted) crawl: dropped");
-            return Disposition::Ack;
+            return Some(Vec::new());
         }
-        let tasks: Vec<Task> = applied
-            .publish
-            .iter()
-            .filter_map(|&i| children.get(i))
-            .map(|claim| claim.task(result.crawl_id, &completion.rules))
-            .collect();
-        let published = consume::persist("publish tasks", || {
-            transport::publish_tasks(&*self.transport, &tasks)
-        });
-        if let Err(error) = published.await {
-            // The claims are recorded with this task as parent: the redelivered
-            // completion publishes them again.
-            warn!(%error, "child tasks not confirmed: completion goes back to the queue");
-            return Disposition::Retry;
-        }
-        // Children confirmed published: a later copy of this completion must not publish them again.
-        let marked = consume::persist("mark expanded", || {
-            self.store.mark_expanded(result.crawl_id, result.task_id)
-        });
-        if let Err(error) = marked.await {
-            warn!(%error, "could not record the children as published; a redelivery may publish them twice");
-        }
-        debug!(
-            fresh = applied.fresh,
-            redelivered,
-            new_tasks = tasks.len(),
-            "applied"
-        );
         if applied.finished {
             info!(crawl_id = %result.crawl_id, "crawl finished");
         }
-        Disposition::Ack
+        debug!(
+            fresh = applied.fresh,
+            new_tasks = applied.publish.len(),
+            "applied"
+        );
+        Some(
+            applied
+                .publish
+                .iter()
+                .filter_map(|&i| children.get(i))
+                .map(|claim| claim.task(result.crawl_id, &completion.rules))
+                .collect(),
+        )
     }
 }

@@ -187,7 +187,7 @@ async fn dispose(
 
 /// Decodes a message body, or says it is poison (with the reason, logged):
 /// `what` names the message kind ("task", "completion").
-pub fn decode<T: serde::de::DeserializeOwned>(data: &[u8], what: &str) -> Result<T, Disposition> {
+pub fn decode<T: crate::message::Versioned>(data: &[u8], what: &str) -> Result<T, Disposition> {
     decode_with(data, what, crate::message::decode)
 }
 

@@ -13,7 +13,7 @@ use crate::message::{Outcome, PageResult};
 use crate::report::{
     ClaimRecord, Counters, CrawlStatus, PageRecord, Report, TaskState, TaskView, now_ms,
 };
-use crate::store::{Applied, Claim, CrawlSpec, Store, StoreError};
+use crate::store::{Applied, Claim, CrawlSpec, Start, Store, StoreError};
 
 /// Per-task state codes, as in Redis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,24 +148,44 @@ impl Store for MemoryStore {
         Ok(crawl.claim(Uuid::nil(), false, seeds).0)
     }
 
-    async fn mark_started(&self, crawl_id: Uuid, task_id: Uuid) -> Result<bool, StoreError> {
+    async fn start_tasks(
+        &self,
+        crawl_id: Uuid,
+        task_ids: &[Uuid],
+    ) -> Result<Option<Vec<Start>>, StoreError> {
+        let mut crawls = self.lock()?;
+        let Some(crawl) = crawls.get_mut(&crawl_id) else {
+            return Ok(None);
+        };
+        let mut starts = Vec::with_capacity(task_ids.len());
+        for task_id in task_ids {
+            let state = *crawl.state.entry(*task_id).or_insert_with(|| {
+                crawl.counters.started += 1;
+                Code::Started
+            });
+            starts.push(if state.ended() {
+                Start::Applied
+            } else if let Some(result) = crawl.results.get(task_id) {
+                Start::Stored(Box::new(result.clone()))
+            } else {
+                Start::Fetch
+            });
+        }
+        Ok(Some(starts))
+    }
+
+    async fn put_results(
+        &self,
+        crawl_id: Uuid,
+        results: &[&PageResult],
+    ) -> Result<bool, StoreError> {
         let mut crawls = self.lock()?;
         let Some(crawl) = crawls.get_mut(&crawl_id) else {
             return Ok(false);
         };
-        if let std::collections::hash_map::Entry::Vacant(entry) = crawl.state.entry(task_id) {
-            entry.insert(Code::Started);
-            crawl.counters.started += 1;
+        for result in results {
+            crawl.results.insert(result.task_id, (*result).clone());
         }
-        Ok(true)
-    }
-
-    async fn put_result(&self, result: &PageResult) -> Result<bool, StoreError> {
-        let mut crawls = self.lock()?;
-        let Some(crawl) = crawls.get_mut(&result.crawl_id) else {
-            return Ok(false);
-        };
-        crawl.results.insert(result.task_id, result.clone());
         Ok(true)
     }
 
@@ -210,9 +230,9 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn mark_expanded(&self, crawl_id: Uuid, task_id: Uuid) -> Result<(), StoreError> {
+    async fn mark_expanded(&self, crawl_id: Uuid, task_ids: &[Uuid]) -> Result<(), StoreError> {
         if let Some(crawl) = self.lock()?.get_mut(&crawl_id) {
-            crawl.expanded.insert(task_id);
+            crawl.expanded.extend(task_ids);
         }
         Ok(())
     }

@@ -143,13 +143,42 @@ pub struct CompletionBatch {
 /// Decodes a completion message: a [`CompletionBatch`], or one [`Completion`]
 /// (as workers before batching sent them).
 pub fn decode_completions(bytes: &[u8]) -> Result<Vec<Completion>, MessageError> {
-    const KEY: &[u8] = b"\"completions\":";
-    match decode::<CompletionBatch>(bytes) {
-        Ok(batch) => Ok(batch.completions),
-        Err(MessageError::Malformed(batch_error)) => match decode::<Completion>(bytes) {
-            Ok(completion) => Ok(vec![completion]),
-            // Report what is wrong as the kind of message it most looks like.
-            Err(_) if bytes.windows(KEY.len()).any(|w| w == KEY) => {
+    decode_batch_or_one(bytes, b"\"completions\":", |batch: CompletionBatch| {
+        batch.completions
+    })
+}
+
+/// Tasks of one crawl sent as one message: the aggregator publishes the new
+/// tasks of a completion batch together, the producer its seeds, so that one
+/// broker message (one confirm, one delivery, one ack) carries many tasks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskBatch {
+    /// Format version, [`MESSAGE_VERSION`].
+    pub v: u32,
+    /// The crawl every task belongs to (lets `producer dlq` filter it).
+    pub crawl_id: Uuid,
+    /// The tasks, each as it would travel alone.
+    pub tasks: Vec<Task>,
+}
+
+/// Decodes a task message: a [`TaskBatch`], or one [`Task`] (a retry, or a
+/// task from a producer or aggregator before batching).
+pub fn decode_tasks(bytes: &[u8]) -> Result<Vec<Task>, MessageError> {
+    decode_batch_or_one(bytes, b"\"tasks\":", |batch: TaskBatch| batch.tasks)
+}
+
+/// Decodes a batch message, or else one item; a message that is neither is
+/// reported as the kind it most looks like (a batch when it has `batch_key`).
+fn decode_batch_or_one<B: Versioned, T: Versioned>(
+    bytes: &[u8],
+    batch_key: &[u8],
+    items: impl FnOnce(B) -> Vec<T>,
+) -> Result<Vec<T>, MessageError> {
+    match decode::<B>(bytes) {
+        Ok(batch) => Ok(items(batch)),
+        Err(MessageError::Malformed(batch_error)) => match decode::<T>(bytes) {
+            Ok(one) => Ok(vec![one]),
+            Err(_) if bytes.windows(batch_key.len()).any(|w| w == batch_key) => {
                 Err(MessageError::Malformed(batch_error))
             }
             Err(error) => Err(error),
@@ -170,18 +199,44 @@ pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
     serde_json::to_vec(message).unwrap_or_default()
 }
 
-/// Decodes a message, refusing versions other than [`MESSAGE_VERSION`].
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, MessageError> {
+/// Decodes a message, refusing versions other than [`MESSAGE_VERSION`]. The
+/// body is parsed once when it is well formed; only a malformed one is read a
+/// second time, for its version alone.
+pub fn decode<T: Versioned>(bytes: &[u8]) -> Result<T, MessageError> {
     #[derive(Deserialize)]
-    struct Versioned {
+    struct Version {
         v: u32,
     }
-    let Versioned { v } = serde_json::from_slice(bytes)?;
-    if v != MESSAGE_VERSION {
-        return Err(MessageError::Version { found: v });
+    let checked = |found| match found {
+        MESSAGE_VERSION => Ok(()),
+        found => Err(MessageError::Version { found }),
+    };
+    match serde_json::from_slice::<T>(bytes) {
+        Ok(message) => checked(message.version()).map(|()| message),
+        Err(error) => match serde_json::from_slice::<Version>(bytes) {
+            Ok(Version { v }) => checked(v).and(Err(error.into())),
+            Err(_) => Err(error.into()),
+        },
     }
-    Ok(serde_json::from_slice(bytes)?)
 }
+
+/// A message with a format version field `v`.
+pub trait Versioned: DeserializeOwned {
+    /// The message's `v`.
+    fn version(&self) -> u32;
+}
+
+macro_rules! versioned {
+    ($($message:ty),*) => {
+        $(impl Versioned for $message {
+            fn version(&self) -> u32 {
+                self.v
+            }
+        })*
+    };
+}
+
+versioned!(Task, Completion, CompletionBatch, TaskBatch);
 
 #[cfg(test)]
 mod tests {
@@ -288,6 +343,36 @@ mod tests {
     }
 
     #[test]
+    fn tasks_decode_batched_or_alone() {
+        let crawl_id = Uuid::new_v4();
+        let task = |url: &str| Task {
+            v: MESSAGE_VERSION,
+            crawl_id,
+            task_id: task_id(crawl_id, url),
+            url: url.into(),
+            depth: 1,
+            rules: rules(),
+            attempt: 0,
+        };
+        let (a, b) = (task("http://x/1"), task("http://x/2"));
+        let batch = TaskBatch {
+            v: MESSAGE_VERSION,
+            crawl_id,
+            tasks: vec![a.clone(), b.clone()],
+        };
+        assert_eq!(decode_tasks(&encode(&batch)).unwrap(), [a.clone(), b]);
+        assert_eq!(decode_tasks(&encode(&a)).unwrap(), [a]);
+        assert!(matches!(
+            decode_tasks(br#"{"v":1,"crawl_id":"x","tasks":[{}]}"#),
+            Err(MessageError::Malformed(e)) if e.to_string().contains("UUID")
+        ));
+        assert!(matches!(
+            decode_tasks(br#"{"v":3,"tasks":[]}"#),
+            Err(MessageError::Version { found: 3 })
+        ));
+    }
+
+    #[test]
     fn task_ids_are_deterministic_per_crawl_and_url() {
         let a = Uuid::new_v4();
         let b = Uuid::new_v4();
@@ -309,6 +394,10 @@ mod tests {
         assert!(matches!(
             decode::<Task>(br#"{"v":99,"crawl_id":"x"}"#),
             Err(MessageError::Version { found: 99 })
+        ));
+        assert!(matches!(
+            decode::<Task>(br#"{"v":"one"}"#),
+            Err(MessageError::Malformed(_))
         ));
     }
 

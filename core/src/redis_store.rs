@@ -14,7 +14,7 @@ use crate::names::Keys;
 use crate::report::{
     ClaimRecord, Counters, CrawlStatus, PageRecord, Report, TaskState, TaskView, now_ms,
 };
-use crate::store::{Applied, Claim, CrawlKind, CrawlSpec, Store, StoreError};
+use crate::store::{Applied, Claim, CrawlKind, CrawlSpec, Start, Store, StoreError};
 
 /// How long to wait for Redis to accept a connection or answer a command.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,8 +25,8 @@ pub struct RedisStore {
     connection: ConnectionManager,
     keys: Keys,
     apply: Script,
-    started: Script,
-    put_result: Script,
+    start: Script,
+    put_results: Script,
     expanded: Script,
 }
 
@@ -57,8 +57,8 @@ impl RedisStore {
             connection,
             keys: Keys::new(key_prefix),
             apply: Script::new(include_str!("lua/apply.lua")),
-            started: Script::new(include_str!("lua/started.lua")),
-            put_result: Script::new(include_str!("lua/put_result.lua")),
+            start: Script::new(include_str!("lua/start.lua")),
+            put_results: Script::new(include_str!("lua/put_results.lua")),
             expanded: Script::new(include_str!("lua/expanded.lua")),
         })
     }
@@ -234,26 +234,54 @@ impl Store for RedisStore {
         Ok(applied.publish)
     }
 
-    async fn mark_started(&self, crawl_id: Uuid, task_id: Uuid) -> Result<bool, StoreError> {
-        let known: i64 = self
-            .started
+    async fn start_tasks(
+        &self,
+        crawl_id: Uuid,
+        task_ids: &[Uuid],
+    ) -> Result<Option<Vec<Start>>, StoreError> {
+        let mut invocation = self.start.prepare_invoke();
+        invocation
             .key(self.keys.meta(crawl_id))
             .key(self.keys.state(crawl_id))
-            .arg(task_id.to_string())
+            .key(self.keys.results(crawl_id));
+        for task_id in task_ids {
+            invocation.arg(task_id.to_string());
+        }
+        let (known, what): (i64, Vec<redis::Value>) = invocation
             .invoke_async(&mut self.connection.clone())
             .await
             .map_err(unavailable)?;
-        Ok(known == 1)
+        if known == 0 {
+            return Ok(None);
+        }
+        if what.len() != task_ids.len() {
+            return Err(StoreError::Corrupt(format!(
+                "start.lua answered for {} of {} tasks",
+                what.len(),
+                task_ids.len()
+            )));
+        }
+        what.into_iter()
+            .map(start_of)
+            .collect::<Result<_, _>>()
+            .map(Some)
     }
 
-    async fn put_result(&self, result: &PageResult) -> Result<bool, StoreError> {
-        let json = serde_json::to_string(result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let known: i64 = self
-            .put_result
-            .key(self.keys.meta(result.crawl_id))
-            .key(self.keys.results(result.crawl_id))
-            .arg(result.task_id.to_string())
-            .arg(json)
+    async fn put_results(
+        &self,
+        crawl_id: Uuid,
+        results: &[&PageResult],
+    ) -> Result<bool, StoreError> {
+        let mut invocation = self.put_results.prepare_invoke();
+        invocation
+            .key(self.keys.meta(crawl_id))
+            .key(self.keys.results(crawl_id));
+        for result in results {
+            let json =
+                serde_json::to_string(result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            invocation.arg(result.task_id.to_string()).arg(json);
+        }
+        let known: i64 = invocation
             .invoke_async(&mut self.connection.clone())
             .await
             .map_err(unavailable)?;
@@ -272,12 +300,18 @@ impl Store for RedisStore {
         .await
     }
 
-    async fn mark_expanded(&self, crawl_id: Uuid, task_id: Uuid) -> Result<(), StoreError> {
-        let _: i64 = self
-            .expanded
+    async fn mark_expanded(&self, crawl_id: Uuid, task_ids: &[Uuid]) -> Result<(), StoreError> {
+        if task_ids.is_empty() {
+            return Ok(());
+        }
+        let mut invocation = self.expanded.prepare_invoke();
+        invocation
             .key(self.keys.meta(crawl_id))
-            .key(self.keys.expanded(crawl_id))
-            .arg(task_id.to_string())
+            .key(self.keys.expanded(crawl_id));
+        for task_id in task_ids {
+            invocation.arg(task_id.to_string());
+        }
+        let _: i64 = invocation
             .invoke_async(&mut self.connection.clone())
             .await
             .map_err(unavailable)?;
@@ -379,6 +413,18 @@ impl Store for RedisStore {
             .await
             .map_err(unavailable)?;
         Ok(deleted > 0)
+    }
+}
+
+/// One task's answer from start.lua: 0 (fetch), 1 (applied) or its stored result.
+fn start_of(what: redis::Value) -> Result<Start, StoreError> {
+    match what {
+        redis::Value::Int(0) => Ok(Start::Fetch),
+        redis::Value::Int(1) => Ok(Start::Applied),
+        redis::Value::BulkString(json) => serde_json::from_slice(&json)
+            .map(|result| Start::Stored(Box::new(result)))
+            .map_err(|e| StoreError::Corrupt(format!("a stored result: {e}"))),
+        other => Err(StoreError::Corrupt(format!("start.lua answered {other:?}"))),
     }
 }
 

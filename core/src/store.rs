@@ -100,6 +100,20 @@ pub struct Applied {
     pub finished: bool,
 }
 
+/// Where a task stands when a worker takes it: a redelivered task (its worker
+/// died, or a copy was published again) is fetched again only when no result
+/// of it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// No result yet: fetch it.
+    Fetch,
+    /// Its result is stored but not yet applied (a worker stored it and died
+    /// before its task was acked): send the completion again, without a fetch.
+    Stored(Box<PageResult>),
+    /// Already applied: nothing is left to do.
+    Applied,
+}
+
 /// Crawl state, shared by every process of a deployment.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -110,19 +124,31 @@ pub trait Store: Send + Sync {
         seeds: &[Claim],
     ) -> Result<Vec<usize>, StoreError>;
 
-    /// Marks a task as started (in flight). Returns false when the crawl is unknown (deleted).
-    async fn mark_started(&self, crawl_id: Uuid, task_id: Uuid) -> Result<bool, StoreError>;
+    /// Marks tasks of one crawl as started (in flight) and says, for each, in
+    /// order, what is left to do ([`Start`]); `None` when the crawl is unknown
+    /// (deleted).
+    async fn start_tasks(
+        &self,
+        crawl_id: Uuid,
+        task_ids: &[Uuid],
+    ) -> Result<Option<Vec<Start>>, StoreError>;
 
-    /// Stores a task's result under its task id. Returns false when the crawl is unknown.
-    async fn put_result(&self, result: &PageResult) -> Result<bool, StoreError>;
+    /// Stores results of one crawl, each under its task id. Returns false when
+    /// the crawl is unknown.
+    async fn put_results(
+        &self,
+        crawl_id: Uuid,
+        results: &[&PageResult],
+    ) -> Result<bool, StoreError>;
 
     /// Applies a completion once: counts it, adds its tags to the tally, claims
     /// its children within the page budget and detects the end of the crawl.
     async fn apply(&self, result: &PageResult, children: &[Claim]) -> Result<Applied, StoreError>;
 
-    /// Records that the children a completion claimed are published, so a
-    /// later delivery of the same completion publishes nothing again.
-    async fn mark_expanded(&self, crawl_id: Uuid, task_id: Uuid) -> Result<(), StoreError>;
+    /// Records that the children these completions (of one crawl, by task id)
+    /// claimed are published, so a later delivery of the same completions
+    /// publishes nothing again.
+    async fn mark_expanded(&self, crawl_id: Uuid, task_ids: &[Uuid]) -> Result<(), StoreError>;
 
     /// What a crawl was asked to do, or `None` for an unknown crawl.
     async fn spec(&self, crawl_id: Uuid) -> Result<Option<CrawlSpec>, StoreError>;

@@ -294,7 +294,7 @@ pub async fn run(command: &mut Command, limit: Duration) -> Output {
 pub struct Site {
     /// `http://127.0.0.1:PORT`
     pub base: String,
-    _child: Child,
+    child: Child,
 }
 
 impl Site {
@@ -319,10 +319,12 @@ impl Site {
             .unwrap_or_else(|e| panic!("fixture-site stdout: {e}"))
             .unwrap_or_else(|| panic!("fixture-site exited before printing its address"));
         let base = line.trim_start_matches("listening on ").trim().to_owned();
-        Self {
-            base,
-            _child: child,
-        }
+        Self { base, child }
+    }
+
+    /// The site's process id (for its CPU and memory use).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// The site's truth for a crawl from these seed paths.

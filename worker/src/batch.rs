@@ -1,9 +1,11 @@
-//! Completions leave the worker in batches: one broker message, one publisher
-//! confirm and one delivery at the aggregator for the completions of a crawl
-//! that are ready close together. The first completion of a batch waits up to
+//! Completions leave the worker in batches: one store call for their results,
+//! one broker message, one publisher confirm and one delivery at the
+//! aggregator for the completions of a crawl that are ready close together. The first completion of a batch waits up to
 //! the linger time for others, but only while other tasks are being fetched
-//! or parsed here: a worker with nothing else to do sends it at once. Every handler still waits for the confirm of the
-//! message that carries its completion before it acks its task.
+//! //! or parsed here: a worker with nothing else to do sends it at once. Results
+//! are stored before their completions are published, so a task whose result
+//! is stored is never fetched again. Every handler still waits for the
+//! confirm of the message that carries its completion before it acks its task.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crawlq_core::message::Completion;
+use crawlq_core::store::Store;
 use crawlq_core::transport::{self, Transport};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -43,12 +46,17 @@ impl Drop for Busy {
 impl CompletionSender {
     /// Starts the publishing task on the current tokio runtime; it ends when
     /// the sender is dropped. `linger` is how long a batch may wait for more.
-    pub fn start(transport: Arc<dyn Transport>, linger: Duration) -> anyhow::Result<Self> {
+    pub fn start(
+        transport: Arc<dyn Transport>,
+        store: Arc<dyn Store>,
+        linger: Duration,
+    ) -> anyhow::Result<Self> {
         let runtime = tokio::runtime::Handle::try_current()?;
         let (queue, pending) = mpsc::unbounded_channel();
         let busy = Arc::new(AtomicUsize::new(0));
         runtime.spawn(publish_batches(
             transport,
+            store,
             pending,
             linger,
             Arc::clone(&busy),
@@ -63,7 +71,8 @@ impl CompletionSender {
         Busy(Arc::clone(&self.busy))
     }
 
-    /// Publishes `completion` in the next batch; returns once the broker confirmed it.
+    /// Stores `completion`'s result and publishes it in the next batch;
+    /// returns once the broker confirmed it (or the crawl turned out deleted).
     pub async fn publish(&self, completion: Completion) -> Result<(), String> {
         let (confirmed, confirmation) = oneshot::channel();
         self.queue
@@ -80,6 +89,7 @@ impl CompletionSender {
 
 async fn publish_batches(
     transport: Arc<dyn Transport>,
+    store: Arc<dyn Store>,
     mut pending: mpsc::UnboundedReceiver<Pending>,
     linger: Duration,
     busy: Arc<AtomicUsize>,
@@ -108,13 +118,32 @@ async fn publish_batches(
                 .into_iter()
                 .map(|p| (p.completion, p.confirmed))
                 .unzip();
-            let confirmed = transport::publish_completions(&*transport, crawl_id, completions)
-                .await
-                .map_err(|e| e.to_string());
+            let confirmed = send(&*transport, &*store, crawl_id, completions).await;
             for waiter in waiting {
                 // A handler that gave up waiting (shutdown) no longer listens.
                 let _ = waiter.send(confirmed.clone());
             }
         }
     }
+}
+
+/// Stores a crawl's results, then publishes their completions as one message.
+async fn send(
+    transport: &dyn Transport,
+    store: &dyn Store,
+    crawl_id: Uuid,
+    completions: Vec<Completion>,
+) -> Result<(), String> {
+    let results: Vec<_> = completions.iter().map(|c| &c.result).collect();
+    let known = store
+        .put_results(crawl_id, &results)
+        .await
+        .map_err(|e| format!("storing results: {e}"))?;
+    if !known {
+        // Deleted: nobody will read these; the tasks are done with.
+        return Ok(());
+    }
+    transport::publish_completions(transport, crawl_id, completions)
+        .await
+        .map_err(|e| e.to_string())
 }

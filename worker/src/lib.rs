@@ -1,8 +1,11 @@
-//! The crawlq worker: stateless, scaled horizontally. It takes download tasks
-//! from the task queue, fetches each page ([`fetch`]), parses it once on a
-//! bounded blocking pool ([`crawlq_core::extract`]), stores the result under
-//! its task id ([`crawlq_core::store`]), publishes a completion with publisher
-//! confirms, and acks the task only after both.
+//! The crawlq worker: stateless, scaled horizontally. It takes task messages
+//! (one task or a batch of them) from the task queue, fetches each page
+//! ([`fetch`]), parses it once on a bounded blocking pool
+//! ([`crawlq_core::extract`]), stores the result under its task id
+//! ([`crawlq_core::store`]), publishes a completion with publisher confirms,
+//! and acks the message only after all that for every task in it. A task
+//! whose result is already stored (its message came back after a worker
+//! died) is not fetched again.
 //!
 //! # Layout
 //! - [`fetch`]: HTTP, limits, and what counts as a page.
@@ -22,12 +25,15 @@ use crawlq_core::consume::{self, Capacity, Disposition, Handler, Slot};
 use crawlq_core::extract::{Extracted, Extractor};
 use crawlq_core::message::{self, Completion, MESSAGE_VERSION, Outcome, PageResult, Rules, Task};
 use crawlq_core::report::now_ms;
+use crawlq_core::store::Start;
 use crawlq_core::store::Store;
 use crawlq_core::transport::{Queue, Transport};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 use url::Url;
+use uuid::Uuid;
 
 use crate::batch::CompletionSender;
 use crate::fetch::{FetchError, Fetcher, Limits};
@@ -35,10 +41,14 @@ use crate::fetch::{FetchError, Fetcher, Limits};
 /// The worker's settings (flags, or the env names docker-compose.yml sets).
 #[derive(Debug, Clone, Args)]
 pub struct WorkerConfig {
-    /// Fetches in flight in this process (default: 32 per core); the RabbitMQ
-    /// prefetch is this plus 16, for completions waiting for their batch's confirm.
+    /// Fetches in flight in this process (default: 32 per core).
     #[arg(long, env = "WORKER_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: Option<u16>,
+    /// Task messages (each up to 16 tasks) held unacknowledged at once: those
+    /// being worked on, those waiting for their completions' confirms, and a
+    /// few ready to start (default: half the concurrency, at least 8).
+    #[arg(long, env = "WORKER_PREFETCH", value_parser = clap::value_parser!(u16).range(1..))]
+    pub prefetch: Option<u16>,
     /// Threads parsing pages at once (default: the number of cores).
     #[arg(long, env = "WORKER_PARSE_THREADS")]
     pub parse_threads: Option<usize>,
@@ -74,6 +84,13 @@ impl WorkerConfig {
     pub fn concurrency(&self) -> usize {
         self.concurrency.map_or_else(|| 32 * cores(), usize::from)
     }
+
+    /// Task messages held unacknowledged: as configured, or half the
+    /// concurrency (at least 8).
+    pub fn prefetch(&self) -> usize {
+        self.prefetch
+            .map_or_else(|| (self.concurrency() / 2).max(8), usize::from)
+    }
 }
 
 /// The machine's cores (2 when unknown).
@@ -88,34 +105,45 @@ pub async fn run(
     store: Arc<dyn Store>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let handler = Arc::new(Worker::new(config, transport.clone(), store)?);
-    let concurrency = config.concurrency();
-    info!(concurrency, "worker consuming tasks");
-    // A handler gives back its slot once its page is fetched and parsed, so
-    // that waiting for its batch's confirm holds no fetch slot; the prefetch
-    // leaves room for that many waiting. (More room measured no faster and
-    // cost more refetches when workers are killed: bench/README.md.)
+    let handler = Arc::new(Worker::new(
+        config,
+        transport.clone(),
+        store,
+        shutdown.clone(),
+    )?);
+    let (concurrency, prefetch) = (config.concurrency(), config.prefetch());
+    info!(concurrency, prefetch, "worker consuming tasks");
+    // A message gives back its slot once each of its tasks has a fetch slot:
+    // the next message is taken when there is room to start its tasks. The
+    // prefetch leaves room for messages whose tasks are being worked on or
+    // whose completions wait for their batch's confirm.
     let capacity = Capacity {
-        concurrency,
-        prefetch: concurrency + WAITING_FOR_CONFIRM,
+        concurrency: MESSAGES_STARTING,
+        prefetch,
     };
     consume::serve(transport, Queue::Tasks, capacity, handler, shutdown).await;
     info!("worker stopped");
     Ok(())
 }
 
-/// Deliveries beyond the fetch concurrency: tasks fetched and parsed whose
-/// completions wait for their batch's confirm.
-const WAITING_FOR_CONFIRM: usize = 16;
+/// Task messages whose tasks are waiting for fetch slots at once.
+const MESSAGES_STARTING: usize = 4;
 
-/// Handles one task: fetch, parse, store, publish the completion.
+/// Handles one task message: starts each of its tasks as a fetch slot frees up.
 pub struct Worker {
+    tasks: Arc<Tasks>,
+    store: Arc<dyn Store>,
+    fetch_slots: Arc<Semaphore>,
+    shutdown: CancellationToken,
+}
+
+/// Runs one task: fetch, parse, store, publish the completion.
+struct Tasks {
     fetcher: Fetcher,
     parse_slots: Arc<Semaphore>,
     extractors: Mutex<HashMap<RulesKey, Arc<Extractor>>>,
     transport: Arc<dyn Transport>,
     completions: CompletionSender,
-    store: Arc<dyn Store>,
     max_retries: u32,
     retry_base: Duration,
 }
@@ -128,11 +156,13 @@ const EXTRACTOR_CACHE: usize = 64;
 
 impl Worker {
     /// Builds the HTTP client, the parse pool and the completion publisher
-    /// (which runs on the current tokio runtime).
+    /// (which runs on the current tokio runtime). Once `shutdown` is
+    /// cancelled, no more tasks start.
     pub fn new(
         config: &WorkerConfig,
         transport: Arc<dyn Transport>,
         store: Arc<dyn Store>,
+        shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
         let fetcher = Fetcher::new(&Limits {
             timeout: Duration::from_secs(config.timeout_secs),
@@ -141,21 +171,29 @@ impl Worker {
             user_agent: config.user_agent.clone(),
         })?;
         let threads = config.parse_threads.unwrap_or_else(cores).max(1);
-        Ok(Self {
+        let tasks = Tasks {
             fetcher,
             parse_slots: Arc::new(Semaphore::new(threads)),
             extractors: Mutex::new(HashMap::new()),
             completions: CompletionSender::start(
                 transport.clone(),
+                store.clone(),
                 Duration::from_millis(config.batch_linger_ms),
             )?,
             transport,
-            store,
             max_retries: config.max_retries,
             retry_base: Duration::from_millis(config.retry_base_ms),
+        };
+        Ok(Self {
+            tasks: Arc::new(tasks),
+            fetch_slots: Arc::new(Semaphore::new(config.concurrency())),
+            shutdown,
+            store,
         })
     }
+}
 
+impl Tasks {
     /// The compiled extractor for a crawl's rules, compiled once per process.
     fn extractor(&self, rules: &Rules) -> Result<Arc<Extractor>, String> {
         let key = (
@@ -290,30 +328,107 @@ impl From<FetchError> for Failure {
 
 #[async_trait]
 impl Handler for Worker {
-    #[instrument(skip_all, fields(task_id))]
+    #[instrument(skip_all)]
     async fn handle(&self, data: &[u8], redelivered: bool, slot: Slot) -> Disposition {
-        let task: Task = match consume::decode(data, "task") {
-            Ok(task) => task,
+        let tasks = match consume::decode_with(data, "task", message::decode_tasks) {
+            Ok(tasks) => tasks,
             Err(poison) => return poison,
         };
-        tracing::Span::current().record("task_id", tracing::field::display(task.task_id));
-        let started = consume::persist("mark started", || {
-            self.store.mark_started(task.crawl_id, task.task_id)
-        });
-        match started.await {
-            Ok(true) => {}
-            Ok(false) => {
-                debug!(crawl_id = %task.crawl_id, "task of an unknown (deleted) crawl: dropped");
-                return Disposition::Ack;
-            }
-            Err(error) => {
-                warn!(%error, "store unavailable: task goes back to the queue");
-                return Disposition::Retry;
+        let mut running = JoinSet::new();
+        let mut stopped = false;
+        'crawls: for (crawl_id, tasks) in by_crawl(tasks) {
+            let ids: Vec<_> = tasks.iter().map(|task| task.task_id).collect();
+            let started =
+                consume::persist("mark started", || self.store.start_tasks(crawl_id, &ids));
+            let starts = match started.await {
+                Ok(Some(starts)) => starts,
+                Ok(None) => {
+                    debug!(%crawl_id, tasks = ids.len(), "tasks of an unknown (deleted) crawl: dropped");
+                    continue;
+                }
+                Err(error) => {
+                    warn!(%error, "store unavailable: tasks go back to the queue");
+                    stopped = true;
+                    break;
+                }
+            };
+            for (task, start) in tasks.into_iter().zip(starts) {
+                match start {
+                    Start::Applied => {
+                        debug!(url = %task.url, "task already applied: skipped");
+                    }
+                    Start::Stored(result) => {
+                        debug!(url = %task.url, redelivered, "result already stored: its completion is sent again, no fetch");
+                        let tasks = self.tasks.clone();
+                        running.spawn(async move { tasks.complete(task.rules, *result).await });
+                    }
+                    Start::Fetch => {
+                        let fetch_slot = tokio::select! {
+                            () = self.shutdown.cancelled() => None,
+                            slot = self.fetch_slots.clone().acquire_owned() => slot.ok(),
+                        };
+                        let Some(fetch_slot) = fetch_slot else {
+                            // Shutting down: the tasks not started go back with the message.
+                            stopped = true;
+                            break 'crawls;
+                        };
+                        let tasks = self.tasks.clone();
+                        running
+                            .spawn(async move { tasks.run(task, redelivered, fetch_slot).await });
+                    }
+                }
             }
         }
+        // Every task has started: the next message may start its own.
+        drop(slot);
+        let mut disposition = if stopped {
+            Disposition::Retry
+        } else {
+            Disposition::Ack
+        };
+        while let Some(done) = running.join_next().await {
+            match done {
+                Ok(Disposition::Ack) => {}
+                Ok(_) => disposition = Disposition::Retry,
+                Err(error) => {
+                    warn!(%error, "a task crashed: its message goes back to the queue");
+                    disposition = Disposition::Retry;
+                }
+            }
+        }
+        disposition
+    }
+}
+
+/// Tasks grouped by crawl, in order (a batch is one crawl's).
+fn by_crawl(tasks: Vec<Task>) -> Vec<(Uuid, Vec<Task>)> {
+    let mut groups: Vec<(Uuid, Vec<Task>)> = Vec::new();
+    for task in tasks {
+        match groups
+            .iter_mut()
+            .find(|(crawl_id, _)| *crawl_id == task.crawl_id)
+        {
+            Some((_, same)) => same.push(task),
+            None => groups.push((task.crawl_id, vec![task])),
+        }
+    }
+    groups
+}
+
+impl Tasks {
+    /// Runs one started task: fetch and parse (holding `fetch_slot`), then
+    /// either a delayed retry or the result stored and its completion
+    /// published. Ack means all of that is durable.
+    #[instrument(skip_all, fields(task_id = %task.task_id))]
+    async fn run(
+        &self,
+        task: Task,
+        redelivered: bool,
+        fetch_slot: OwnedSemaphorePermit,
+    ) -> Disposition {
         let (result, retry) = self.scrape(&task).await;
         // Fetched and parsed: the next task may start while this one is stored and confirmed.
-        drop(slot);
+        drop(fetch_slot);
         debug!(url = %task.url, outcome = ?result.outcome, status = ?result.status, redelivered, "scraped");
         if let Some(delay) = self.retry_delay(&task, retry) {
             // Back onto the task queue after `delay`, through a delay queue: no
@@ -335,26 +450,23 @@ impl Handler for Worker {
                 }
             };
         }
-        match consume::persist("store result", || self.store.put_result(&result)).await {
-            Ok(true) => {}
-            Ok(false) => return Disposition::Ack,
-            Err(error) => {
-                warn!(%error, "store unavailable: task goes back to the queue");
-                return Disposition::Retry;
-            }
-        }
+        self.complete(task.rules, result).await
+    }
+
+    /// Stores a result and publishes its completion, both confirmed.
+    async fn complete(&self, rules: Rules, result: PageResult) -> Disposition {
         let completion = Completion {
             v: MESSAGE_VERSION,
-            rules: task.rules,
+            rules,
             result,
         };
-        let published = consume::persist("publish completion", || {
+        let published = consume::persist("store and publish the completion", || {
             self.completions.publish(completion.clone())
         });
         match published.await {
             Ok(()) => Disposition::Ack,
             Err(error) => {
-                warn!(%error, "completion not confirmed: task goes back to the queue");
+                warn!(%error, "completion not stored and confirmed: task goes back to the queue");
                 Disposition::Retry
             }
         }

@@ -10,12 +10,15 @@
 //! whether each tally equals the site's truth.
 //!
 //! usage: bench [--pages N] [--latencies 0,100] [--dask-pages N] [--no-python]
-//!              [--crawlq-only] [--page-kb K] [--worker-concurrency N]
+//!              [--crawlq-only] [--page-kb K] [--worker-concurrency N] [--rounds N]
 //!        bench raw SEED_URL [--concurrency N] [--tree]
 //!        bench engines [--pages N]
 //!
 //! `--page-kb K` serves question pages of K KB (1: bare pages, to expose
 //! per-task overhead); `--crawlq-only` runs the distributed crawl alone.
+//! `--rounds N` runs the Rust systems N times, interleaved, and reports each
+//! one's median round (the Python baselines run once): on a shared machine
+//! whose speed drifts, interleaved medians compare like with like.
 //! `raw --tree` extracts with the tree engine alone (the code before the
 //! streaming engine, for profiles before and after); `engines` times both
 //! extraction engines on the fixture site's pages, in memory, one core.
@@ -53,6 +56,7 @@ async fn main() {
     let crawlq_only = args.iter().any(|a| a == "--crawlq-only");
     let python = !crawlq_only && !args.iter().any(|a| a == "--no-python");
     let page_kb = flag(&args, "--page-kb");
+    let rounds = flag(&args, "--rounds").unwrap_or(1).max(1);
     let worker_concurrency = flag(&args, "--worker-concurrency");
     let latencies: Vec<u64> = args
         .iter()
@@ -62,9 +66,9 @@ async fn main() {
             l.split(',').filter_map(|x| x.parse().ok()).collect()
         });
     println!(
-        "| system | latency | pages | seconds | pages/s | CPU s/page | pages/CPU-s | RabbitMQ CPU ms/page | Redis CPU ms/page | peak RSS MB | tally = truth |"
+        "| system | latency | pages | seconds | pages/s | CPU s/page | pages/CPU-s | RabbitMQ CPU ms/page | Redis CPU ms/page | site CPU ms/page | peak RSS MB | tally = truth |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for latency in latencies {
         let mut site_args = vec![
             "--pages".to_owned(),
@@ -84,61 +88,82 @@ async fn main() {
         let site = Site::start(&site_args).await;
         let truth = site.truth(&["/questions/tagged/python"]).await;
         let seed = format!("{}/questions/tagged/python", site.base);
-        let mut rows =
-            vec![distributed(&seed, &truth.tag_counts, latency, worker_concurrency).await];
-        if !crawlq_only {
-            rows.push(local(&seed, &truth.tag_counts, latency).await);
-            rows.push(
-                external(
-                    "raw ceiling (1 process)",
-                    &bin("bench"),
-                    &["raw", &seed],
-                    &truth.tag_counts,
-                    latency,
-                    None,
+        let site_pid = site.pid();
+        let mut runs = Vec::new();
+        for round in 0..rounds {
+            let mut rows = vec![
+                with_site_cpu(
+                    site_pid,
+                    distributed(&seed, &truth.tag_counts, latency, worker_concurrency),
                 )
                 .await,
-            );
-        }
-        if python {
-            let venv = PathBuf::from("bench/.venv/bin/python");
-            rows.push(
-                external(
-                    "Scrapy 64 concurrent",
-                    &venv,
-                    &["bench/baselines/scrapy_crawl.py", &seed],
-                    &truth.tag_counts,
-                    latency,
-                    None,
-                )
-                .await,
-            );
-            for (name, delay) in [
-                ("Dask futures (tutorial's code, no delay)", None),
-                (
-                    "Dask futures (tutorial's code, delay=0.25)",
-                    Some("--delay=0.25"),
-                ),
-            ] {
-                let mut dask_args = vec!["bench/baselines/dask_crawl.py".to_owned(), seed.clone()];
-                if let Some(n) = dask_pages {
-                    dask_args.push(format!("--max-pages={n}"));
-                }
-                dask_args.extend(delay.map(str::to_owned));
-                let dask_args: Vec<&str> = dask_args.iter().map(String::as_str).collect();
+            ];
+            if !crawlq_only {
+                rows.push(with_site_cpu(site_pid, local(&seed, &truth.tag_counts, latency)).await);
                 rows.push(
-                    external(
-                        name,
-                        &venv,
-                        &dask_args,
-                        &truth.tag_counts,
-                        latency,
-                        dask_pages,
+                    with_site_cpu(
+                        site_pid,
+                        external(
+                            "raw ceiling (1 process)",
+                            &bin("bench"),
+                            &["raw", &seed],
+                            &truth.tag_counts,
+                            latency,
+                            None,
+                        ),
                     )
                     .await,
                 );
             }
+            if python && round == 0 {
+                let venv = PathBuf::from("bench/.venv/bin/python");
+                rows.push(
+                    with_site_cpu(
+                        site_pid,
+                        external(
+                            "Scrapy 64 concurrent",
+                            &venv,
+                            &["bench/baselines/scrapy_crawl.py", &seed],
+                            &truth.tag_counts,
+                            latency,
+                            None,
+                        ),
+                    )
+                    .await,
+                );
+                for (name, delay) in [
+                    ("Dask futures (tutorial's code, no delay)", None),
+                    (
+                        "Dask futures (tutorial's code, delay=0.25)",
+                        Some("--delay=0.25"),
+                    ),
+                ] {
+                    let mut dask_args =
+                        vec!["bench/baselines/dask_crawl.py".to_owned(), seed.clone()];
+                    if let Some(n) = dask_pages {
+                        dask_args.push(format!("--max-pages={n}"));
+                    }
+                    dask_args.extend(delay.map(str::to_owned));
+                    let dask_args: Vec<&str> = dask_args.iter().map(String::as_str).collect();
+                    rows.push(
+                        with_site_cpu(
+                            site_pid,
+                            external(
+                                name,
+                                &venv,
+                                &dask_args,
+                                &truth.tag_counts,
+                                latency,
+                                dask_pages,
+                            ),
+                        )
+                        .await,
+                    );
+                }
+            }
+            runs.push(rows);
         }
+        let rows = medians(runs, latency);
         for row in &rows {
             println!("{}", row.markdown());
         }
@@ -176,6 +201,54 @@ async fn main() {
     }
 }
 
+/// Each system's median row over the rounds (by pages/s), in first-round
+/// order; with more than one round, every round's pages/s and the
+/// distributed crawl's share of the raw ceiling in each round go to stderr.
+fn medians(runs: Vec<Vec<Row>>, latency: u64) -> Vec<Row> {
+    let mut by_system: Vec<(String, Vec<Row>)> = Vec::new();
+    let mut shares = Vec::new();
+    for rows in runs {
+        let rate_of = |prefix: &str| {
+            rows.iter()
+                .find(|r| r.system.starts_with(prefix))
+                .map(Row::rate)
+        };
+        if let (Some(distributed), Some(raw)) = (rate_of("crawlq distributed"), rate_of("raw")) {
+            shares.push(format!("{:.0}%", 100.0 * distributed / raw));
+        }
+        for row in rows {
+            match by_system
+                .iter_mut()
+                .find(|(system, _)| *system == row.system)
+            {
+                Some((_, same)) => same.push(row),
+                None => by_system.push((row.system.clone(), vec![row])),
+            }
+        }
+    }
+    let mut medians = Vec::new();
+    for (system, mut rows) in by_system {
+        rows.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+        if rows.len() > 1 {
+            let rates: Vec<String> = rows.iter().map(|r| format!("{:.0}", r.rate())).collect();
+            eprintln!(
+                "latency {latency} ms: {system}: pages/s over {} rounds, sorted: {}",
+                rows.len(),
+                rates.join(", ")
+            );
+        }
+        let middle = rows.len() / 2;
+        medians.extend(rows.into_iter().nth(middle));
+    }
+    if shares.len() > 1 {
+        eprintln!(
+            "latency {latency} ms: distributed share of the raw ceiling, round by round: {}",
+            shares.join(", ")
+        );
+    }
+    medians
+}
+
 fn flag(args: &[String], name: &str) -> Option<usize> {
     args.iter()
         .position(|a| a == name)
@@ -192,6 +265,8 @@ struct Row {
     cpu_s: f64,
     rabbit_cpu_s: Option<f64>,
     redis_cpu_s: Option<f64>,
+    /// The fixture site's CPU while this system crawled it.
+    site_cpu_s: Option<f64>,
     rss_mb: String,
     tally: String,
 }
@@ -208,7 +283,7 @@ impl Row {
             })
         };
         format!(
-            "| {} | {} ms | {} | {:.1} | {:.1} | {:.4} | {:.0} | {} | {} | {} | {} |",
+            "| {} | {} ms | {} | {:.1} | {:.1} | {:.4} | {:.0} | {} | {} | {} | {} | {} |",
             self.system,
             self.latency,
             self.pages,
@@ -218,10 +293,22 @@ impl Row {
             self.pages as f64 / self.cpu_s.max(1e-9),
             per_page(self.rabbit_cpu_s),
             per_page(self.redis_cpu_s),
+            per_page(self.site_cpu_s),
             self.rss_mb,
             self.tally
         )
     }
+}
+
+/// Runs one system's crawl and records the fixture site's CPU during it.
+async fn with_site_cpu(
+    site_pid: Option<u32>,
+    crawl: impl std::future::Future<Output = Row>,
+) -> Row {
+    let before = site_pid.map(cpu_of);
+    let mut row = crawl.await;
+    row.site_cpu_s = site_pid.map(cpu_of).zip(before).map(|(a, b)| a - b);
+    row
 }
 
 /// CPU seconds (user + system) a process has used so far.
@@ -325,6 +412,7 @@ async fn distributed(
         cpu_s: cpu,
         rabbit_cpu_s: rabbit.map(cpu_of).zip(rabbit0).map(|(a, b)| a - b),
         redis_cpu_s: redis.map(cpu_of).zip(redis0).map(|(a, b)| a - b),
+        site_cpu_s: None,
         rss_mb: format!(
             "{}; Redis +{} B/page",
             rss.join(", "),
@@ -369,6 +457,7 @@ async fn local(seed: &str, truth: &BTreeMap<String, u64>, latency: u64) -> Row {
         cpu_s: cpu,
         rabbit_cpu_s: None,
         redis_cpu_s: None,
+        site_cpu_s: None,
         rss_mb: format!("{rss:.0}"),
         tally: tally_check(&report.tag_counts, truth),
     }
@@ -417,6 +506,7 @@ async fn external(
             cpu_s: cpu,
             rabbit_cpu_s: None,
             redis_cpu_s: None,
+            site_cpu_s: None,
             rss_mb: format!("{rss:.0}"),
             tally: "-".into(),
         };
@@ -432,6 +522,7 @@ async fn external(
         cpu_s: cpu,
         rabbit_cpu_s: None,
         redis_cpu_s: None,
+        site_cpu_s: None,
         rss_mb: format!("{rss:.0}"),
         tally: if capped.is_some() {
             "n/a (capped)".into()

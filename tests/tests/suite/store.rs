@@ -10,7 +10,7 @@ use crawlq_core::memory_store::MemoryStore;
 use crawlq_core::message::{DEFAULT_TAG_SELECTOR, Outcome, PageResult, Rules, task_id};
 use crawlq_core::redis_store::RedisStore;
 use crawlq_core::report::{CrawlState, TaskState};
-use crawlq_core::store::{Claim, CrawlKind, CrawlSpec, Store};
+use crawlq_core::store::{Claim, CrawlKind, CrawlSpec, Start, Store};
 use crawlq_tests::TestEnv;
 use uuid::Uuid;
 
@@ -67,10 +67,14 @@ async fn contract(store: Arc<dyn Store>) {
         "a duplicate seed is claimed once"
     );
 
-    assert!(store.mark_started(id, seed.task_id).await.unwrap());
-    assert!(
-        store.mark_started(id, seed.task_id).await.unwrap(),
-        "started twice counts once"
+    assert_eq!(
+        store.start_tasks(id, &[seed.task_id]).await.unwrap(),
+        Some(vec![Start::Fetch])
+    );
+    assert_eq!(
+        store.start_tasks(id, &[seed.task_id]).await.unwrap(),
+        Some(vec![Start::Fetch]),
+        "started twice counts once; nothing stored yet, so fetch it"
     );
     let status = store.status(id).await.unwrap().unwrap();
     assert_eq!((status.queued, status.in_flight), (0, 1));
@@ -80,7 +84,12 @@ async fn contract(store: Arc<dyn Store>) {
     );
 
     let seed_result = result(id, &seed, &["a", "b"]);
-    assert!(store.put_result(&seed_result).await.unwrap());
+    assert!(store.put_results(id, &[&seed_result]).await.unwrap());
+    assert_eq!(
+        store.start_tasks(id, &[seed.task_id]).await.unwrap(),
+        Some(vec![Start::Stored(Box::new(seed_result.clone()))]),
+        "a task whose result is stored is not fetched again"
+    );
     let children: Vec<Claim> = ["x", "y", "z", "w", "seed"]
         .iter()
         .map(|p| claim(id, &format!("http://s/{p}"), 1))
@@ -100,7 +109,7 @@ async fn contract(store: Arc<dyn Store>) {
     assert!(again.known && !again.fresh && !again.finished);
     assert_eq!(again.publish, vec![0, 1, 2]);
     // Once marked published, a copy of the completion publishes nothing.
-    store.mark_expanded(id, seed.task_id).await.unwrap();
+    store.mark_expanded(id, &[seed.task_id]).await.unwrap();
     let copy = store.apply(&seed_result, children).await.unwrap();
     assert!(copy.known && !copy.fresh && copy.publish.is_empty());
     assert_eq!(
@@ -117,8 +126,8 @@ async fn contract(store: Arc<dyn Store>) {
             r.tags.clear();
             r.error = Some("HTTP 404".into());
         }
-        store.mark_started(id, child.task_id).await.unwrap();
-        store.put_result(&r).await.unwrap();
+        store.start_tasks(id, &[child.task_id]).await.unwrap();
+        store.put_results(id, &[&r]).await.unwrap();
         let applied = store.apply(&r, &[]).await.unwrap();
         assert_eq!(
             applied.finished,
@@ -126,6 +135,14 @@ async fn contract(store: Arc<dyn Store>) {
             "finished exactly with the last one"
         );
     }
+    assert_eq!(
+        store
+            .start_tasks(id, &[children[0].task_id, children[2].task_id])
+            .await
+            .unwrap(),
+        Some(vec![Start::Applied, Start::Applied]),
+        "a task applied (done or failed) is skipped"
+    );
     let redelivered_parent = store.apply(&seed_result, children).await.unwrap();
     assert!(
         redelivered_parent.publish.is_empty(),
@@ -166,8 +183,8 @@ async fn contract(store: Arc<dyn Store>) {
     assert!(store.delete(id).await.unwrap());
     assert!(!store.delete(id).await.unwrap());
     assert!(store.status(id).await.unwrap().is_none());
-    assert!(!store.mark_started(id, seed.task_id).await.unwrap());
-    assert!(!store.put_result(&seed_result).await.unwrap());
+    assert_eq!(store.start_tasks(id, &[seed.task_id]).await.unwrap(), None);
+    assert!(!store.put_results(id, &[&seed_result]).await.unwrap());
     assert!(!store.apply(&seed_result, children).await.unwrap().known);
     assert!(store.task(seed.task_id).await.unwrap().is_none());
 }
