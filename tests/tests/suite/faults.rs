@@ -101,6 +101,50 @@ async fn a_worker_killed_mid_fetch_has_its_tasks_completed_by_another() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_task_message_that_comes_back_refetches_only_its_unfinished_tasks() {
+    let site = Site::start(&["--pages", "100", "--seed", "24", "--latency-ms", "3000"]).await;
+    let truth = site.truth(&[SEED]).await;
+    let mut env = TestEnv::new("redelivered");
+    env.spawn("aggregator", &[]);
+    // Two fetch slots for one message of four tasks: two finish (stored and
+    // published) while the other two are still being fetched, then it dies.
+    let first = env.spawn("worker", &["--concurrency", "2"]);
+    let urls: Vec<&String> = truth
+        .pages
+        .iter()
+        .filter(|(_, p)| p.status == 200)
+        .map(|(u, _)| u)
+        .take(4)
+        .collect();
+    let list = env.log_dir.join("urls.txt");
+    std::fs::write(
+        &list,
+        urls.iter().map(|u| format!("{u}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let crawl_id = start_crawl(&env, &["submit", "--urls", list.to_str().unwrap()]).await;
+    wait_requests(&site, 4).await;
+    // The first two results are stored and confirmed well within a second;
+    // the last two fetches take three.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    env.kill(first).await;
+    env.spawn("worker", &["--concurrency", "4"]);
+    let report = wait_report(&env, &crawl_id).await;
+    assert_eq!(report.status.done, 4, "every task completed");
+    for page in &report.pages {
+        assert_eq!(page.tags, truth.pages[&page.url].tags);
+    }
+    let stats = site.stats().await;
+    let mut fetches: Vec<u64> = stats.values().copied().collect();
+    fetches.sort_unstable();
+    assert_eq!(
+        fetches,
+        [1, 1, 2, 2],
+        "the two pages finished before the kill are not fetched again: {stats:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn sigterm_lets_a_worker_finish_and_ack_its_fetches_then_exit() {
     let site = Site::start(&["--pages", "300", "--seed", "22", "--latency-ms", "1000"]).await;
     let truth = site.truth(&[SEED]).await;
