@@ -79,7 +79,7 @@ impl Extractor {
     pub fn new(rules: &Rules) -> Result<Self, RuleError> {
         let tags = Selector::parse(&rules.tag_selector).map_err(|e| RuleError::Selector {
             selector: rules.tag_selector.clone(),
-            reason: e.to_string(),
+            reason: selector_reason(&e),
         })?;
         let stream = rules
             .tag_selector
@@ -317,6 +317,37 @@ fn nonempty(text: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.to_owned())
 }
 
+/// What is wrong with a selector, in words: scraper's own message for the
+/// selector grammar's errors is a multi-line debug dump asking to report a bug.
+fn selector_reason(error: &scraper::error::SelectorErrorKind) -> String {
+    use scraper::error::SelectorErrorKind;
+    use selectors::parser::SelectorParseErrorKind as Kind;
+    let kind = match error {
+        SelectorErrorKind::UnexpectedSelectorParseError(kind) => kind,
+        SelectorErrorKind::EndOfLine => return "it ends too early".into(),
+        SelectorErrorKind::UnexpectedToken => {
+            return "it has an unexpected character or token".into();
+        }
+        other => return other.to_string(),
+    };
+    match kind {
+        Kind::ClassNeedsIdent => "'.' must be followed by a class name".into(),
+        Kind::EmptySelector => "it, or a selector in its list, is empty".into(),
+        Kind::DanglingCombinator => "a combinator has nothing after it".into(),
+        Kind::NoIdentForPseudo => "':' must be followed by a pseudo-class name".into(),
+        Kind::UnsupportedPseudoClassOrElement => "it uses an unsupported pseudo-class".into(),
+        Kind::UnexpectedIdent => "a name is where none was expected".into(),
+        Kind::NoQualifiedNameInAttributeSelector
+        | Kind::UnexpectedTokenInAttributeSelector
+        | Kind::ExpectedBarInAttr
+        | Kind::BadValueInAttr
+        | Kind::InvalidQualNameInAttr => {
+            "malformed attribute selector (write [name] or [name=\"value\"])".into()
+        }
+        other => format!("{other:?}"),
+    }
+}
+
 /// Unwraps a selector written in this file; they are constants and known valid.
 fn fixed<T: Clone, E: std::fmt::Debug>(parsed: &Result<T, E>) -> T {
     match parsed {
@@ -437,10 +468,24 @@ mod tests {
             max_depth: None,
         };
         let err = Extractor::new(&rules).unwrap_err().to_string();
-        assert!(
-            err.starts_with("tag selector 'a..b' is not valid CSS"),
-            "{err}"
+        assert_eq!(
+            err,
+            "tag selector 'a..b' is not valid CSS: '.' must be followed by a class name"
         );
+        for (selector, reason) in [
+            ("a[=x]", "malformed attribute selector"),
+            ("a:nosuch", "unsupported pseudo-class"),
+            ("a >", "a combinator has nothing after it"),
+            ("a,", "is empty"),
+            ("a.", "ends too early"),
+        ] {
+            rules.tag_selector = selector.into();
+            let err = Extractor::new(&rules).unwrap_err().to_string();
+            assert!(
+                err.contains(reason) && !err.contains('\n') && !err.contains("report"),
+                "{selector}: {err}"
+            );
+        }
         rules.tag_selector = "a".into();
         rules.link_pattern = "(".into();
         let err = Extractor::new(&rules).unwrap_err().to_string();
