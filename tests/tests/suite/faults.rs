@@ -6,6 +6,7 @@ use std::time::Duration;
 use crawlq_core::report::Report;
 use crawlq_tests::chaos::{self, ChaosOptions};
 use crawlq_tests::{Site, TestEnv};
+use fixture_site::Truth;
 use lapin::options::BasicPublishOptions;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 
@@ -49,6 +50,21 @@ async fn wait_report(env: &TestEnv, crawl_id: &str) -> Report {
     serde_json::from_str(&out.assert_success().stdout).unwrap()
 }
 
+/// Submits the first `n` pages of the site that answer 200, as one list
+/// (so one task message); returns the crawl id.
+async fn submit_pages(env: &TestEnv, truth: &Truth, n: usize) -> String {
+    let urls: String = truth
+        .pages
+        .iter()
+        .filter(|(_, p)| p.status == 200)
+        .take(n)
+        .map(|(u, _)| format!("{u}\n"))
+        .collect();
+    let list = env.log_dir.join("urls.txt");
+    std::fs::write(&list, urls).unwrap();
+    start_crawl(env, &["submit", "--urls", list.to_str().unwrap()]).await
+}
+
 /// Waits until the site has received `n` requests.
 async fn wait_requests(site: &Site, n: u64) {
     for _ in 0..600 {
@@ -67,20 +83,7 @@ async fn a_worker_killed_mid_fetch_has_its_tasks_completed_by_another() {
     let mut env = TestEnv::new("killmidfetch");
     env.spawn("aggregator", &[]);
     let first = env.spawn("worker", &["--concurrency", "4"]);
-    let urls: Vec<&String> = truth
-        .pages
-        .iter()
-        .filter(|(_, p)| p.status == 200)
-        .map(|(u, _)| u)
-        .take(4)
-        .collect();
-    let list = env.log_dir.join("urls.txt");
-    std::fs::write(
-        &list,
-        urls.iter().map(|u| format!("{u}\n")).collect::<String>(),
-    )
-    .unwrap();
-    let crawl_id = start_crawl(&env, &["submit", "--urls", list.to_str().unwrap()]).await;
+    let crawl_id = submit_pages(&env, &truth, 4).await;
     // The first worker has all four fetches in flight (each takes 3 s): kill it.
     wait_requests(&site, 4).await;
     env.kill(first).await;
@@ -109,20 +112,7 @@ async fn a_task_message_that_comes_back_refetches_only_its_unfinished_tasks() {
     // Two fetch slots for one message of four tasks: two finish (stored and
     // published) while the other two are still being fetched, then it dies.
     let first = env.spawn("worker", &["--concurrency", "2"]);
-    let urls: Vec<&String> = truth
-        .pages
-        .iter()
-        .filter(|(_, p)| p.status == 200)
-        .map(|(u, _)| u)
-        .take(4)
-        .collect();
-    let list = env.log_dir.join("urls.txt");
-    std::fs::write(
-        &list,
-        urls.iter().map(|u| format!("{u}\n")).collect::<String>(),
-    )
-    .unwrap();
-    let crawl_id = start_crawl(&env, &["submit", "--urls", list.to_str().unwrap()]).await;
+    let crawl_id = submit_pages(&env, &truth, 4).await;
     wait_requests(&site, 4).await;
     // The first two results are stored and confirmed well within a second;
     // the last two fetches take three.
