@@ -105,23 +105,15 @@ impl Handler for Aggregator {
         );
         let applied = join_all(completions.iter().map(|completion| self.apply(completion))).await;
         let mut tasks = Vec::new();
-        let mut expanded: Vec<(Uuid, Vec<Uuid>)> = Vec::new();
+        let mut parents = Vec::new();
         for (completion, applied) in completions.iter().zip(applied) {
             let Some(new_tasks) = applied else {
                 return Disposition::Retry;
             };
-            if new_tasks.is_empty() {
-                continue;
+            if !new_tasks.is_empty() {
+                parents.push(&completion.result);
+                tasks.extend(new_tasks);
             }
-            let result = &completion.result;
-            match expanded
-                .iter_mut()
-                .find(|(crawl_id, _)| *crawl_id == result.crawl_id)
-            {
-                Some((_, ids)) => ids.push(result.task_id),
-                None => expanded.push((result.crawl_id, vec![result.task_id])),
-            }
-            tasks.extend(new_tasks);
         }
         let published = consume::persist("publish tasks", || {
             transport::publish_tasks(&*self.transport, &tasks)
@@ -133,9 +125,10 @@ impl Handler for Aggregator {
             return Disposition::Retry;
         }
         // Children confirmed published: a later copy of these completions must not publish them again.
-        for (crawl_id, task_ids) in &expanded {
+        for (crawl_id, parents) in message::by_crawl(parents, |result| result.crawl_id) {
+            let task_ids: Vec<Uuid> = parents.iter().map(|result| result.task_id).collect();
             let marked = consume::persist("mark expanded", || {
-                self.store.mark_expanded(*crawl_id, task_ids)
+                self.store.mark_expanded(crawl_id, &task_ids)
             });
             if let Err(error) = marked.await {
                 warn!(%error, "could not record the children as published; a redelivery may publish them twice");

@@ -187,6 +187,23 @@ fn decode_batch_or_one<B: Versioned, T: Versioned>(
     }
 }
 
+/// Items grouped by crawl, each group in the items' order, groups in order of
+/// first appearance (batches are per crawl).
+pub fn by_crawl<T>(
+    items: impl IntoIterator<Item = T>,
+    crawl_of: impl Fn(&T) -> Uuid,
+) -> Vec<(Uuid, Vec<T>)> {
+    let mut groups: Vec<(Uuid, Vec<T>)> = Vec::new();
+    for item in items {
+        let crawl_id = crawl_of(&item);
+        match groups.iter_mut().find(|(id, _)| *id == crawl_id) {
+            Some((_, same)) => same.push(item),
+            None => groups.push((crawl_id, vec![item])),
+        }
+    }
+    groups
+}
+
 /// The task id of `url` in `crawl_id`: a UUIDv5 in the crawl's namespace, so a
 /// URL's task id is the same whoever derives it and however often.
 pub fn task_id(crawl_id: Uuid, canonical_url: &str) -> Uuid {

@@ -98,24 +98,14 @@ pub async fn publish_tasks(
     transport: &dyn Transport,
     tasks: &[Task],
 ) -> Result<(), TransportError> {
-    let mut by_crawl: Vec<(uuid::Uuid, Vec<Task>)> = Vec::new();
-    for task in tasks {
-        match by_crawl
-            .iter_mut()
-            .find(|(crawl_id, _)| *crawl_id == task.crawl_id)
-        {
-            Some((_, same)) => same.push(task.clone()),
-            None => by_crawl.push((task.crawl_id, vec![task.clone()])),
-        }
-    }
-    let payloads: Vec<Vec<u8>> = by_crawl
+    let payloads: Vec<Vec<u8>> = message::by_crawl(tasks, |task| task.crawl_id)
         .iter()
         .flat_map(|(crawl_id, tasks)| {
             tasks.chunks(TASK_BATCH).map(|chunk| {
                 message::encode(&message::TaskBatch {
                     v: message::MESSAGE_VERSION,
                     crawl_id: *crawl_id,
-                    tasks: chunk.to_vec(),
+                    tasks: chunk.iter().map(|task| (*task).clone()).collect(),
                 })
             })
         })

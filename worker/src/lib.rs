@@ -33,7 +33,6 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 use url::Url;
-use uuid::Uuid;
 
 use crate::batch::CompletionSender;
 use crate::fetch::{FetchError, Fetcher, Limits};
@@ -336,7 +335,7 @@ impl Handler for Worker {
         };
         let mut running = JoinSet::new();
         let mut stopped = false;
-        'crawls: for (crawl_id, tasks) in by_crawl(tasks) {
+        'crawls: for (crawl_id, tasks) in message::by_crawl(tasks, |task| task.crawl_id) {
             let ids: Vec<_> = tasks.iter().map(|task| task.task_id).collect();
             let started =
                 consume::persist("mark started", || self.store.start_tasks(crawl_id, &ids));
@@ -398,21 +397,6 @@ impl Handler for Worker {
         }
         disposition
     }
-}
-
-/// Tasks grouped by crawl, in order (a batch is one crawl's).
-fn by_crawl(tasks: Vec<Task>) -> Vec<(Uuid, Vec<Task>)> {
-    let mut groups: Vec<(Uuid, Vec<Task>)> = Vec::new();
-    for task in tasks {
-        match groups
-            .iter_mut()
-            .find(|(crawl_id, _)| *crawl_id == task.crawl_id)
-        {
-            Some((_, same)) => same.push(task),
-            None => groups.push((task.crawl_id, vec![task])),
-        }
-    }
-    groups
 }
 
 impl Tasks {
