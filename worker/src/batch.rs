@@ -1,18 +1,18 @@
 //! Completions leave the worker in batches: one store call for their results,
 //! one broker message, one publisher confirm and one delivery at the
-//! aggregator for the completions of a crawl that are ready close together. The first completion of a batch waits up to
-//! the linger time for others, but only while other tasks are being fetched
-//! //! or parsed here: a worker with nothing else to do sends it at once. Results
-//! are stored before their completions are published, so a task whose result
-//! is stored is never fetched again. Every handler still waits for the
-//! confirm of the message that carries its completion before it acks its task.
+//! aggregator for the completions of a crawl that are ready close together.
+//! The first completion of a batch waits up to the linger time for others,
+//! but only while other tasks are being fetched or parsed here: a worker with
+//! nothing else to do sends it at once. Results are stored before their
+//! completions are published, so a task whose result is stored is never
+//! fetched again. Every handler still waits for the confirm of the message
+//! that carries its completion before it acks its task.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crawlq_core::message::Completion;
+use crawlq_core::message::{self, Completion};
 use crawlq_core::store::Store;
 use crawlq_core::transport::{self, Transport};
 use tokio::sync::{mpsc, oneshot};
@@ -106,14 +106,8 @@ async fn publish_batches(
                 Ok(_) => {}
             }
         }
-        let mut by_crawl: HashMap<Uuid, Vec<Pending>> = HashMap::new();
-        for one in ready.drain(..) {
-            by_crawl
-                .entry(one.completion.result.crawl_id)
-                .or_default()
-                .push(one);
-        }
-        for (crawl_id, batch) in by_crawl {
+        let batches = message::by_crawl(ready.drain(..), |one| one.completion.result.crawl_id);
+        for (crawl_id, batch) in batches {
             let (completions, waiting): (Vec<_>, Vec<_>) = batch
                 .into_iter()
                 .map(|p| (p.completion, p.confirmed))

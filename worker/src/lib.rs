@@ -215,7 +215,6 @@ impl Tasks {
         Ok(extractor)
     }
 
-    /// Fetches and parses; every outcome is a result, never an error.
     /// Fetches and parses; returns the result and, for a transient failure,
     /// how long the server asked to wait (if it said).
     async fn scrape(&self, task: &Task) -> (PageResult, Option<Retry>) {
