@@ -185,13 +185,9 @@ async fn dispose(
     }
 }
 
-/// Decodes a message body, or says it is poison (with the reason, logged):
-/// `what` names the message kind ("task", "completion").
-pub fn decode<T: crate::message::Versioned>(data: &[u8], what: &str) -> Result<T, Disposition> {
-    decode_with(data, what, crate::message::decode)
-}
-
-/// [`decode`] with a decoder of its own (e.g. [`crate::message::decode_completions`]).
+/// Decodes a message body with `decoder` (e.g.
+/// [`crate::message::decode_completions`]), or says it is poison (with the
+/// reason, logged): `what` names the message kind ("task", "completion").
 pub fn decode_with<T>(
     data: &[u8],
     what: &str,
