@@ -496,13 +496,44 @@ fn broker(error: lapin::Error) -> TransportError {
     TransportError::Broker(error.to_string())
 }
 
-/// The URL without its password, for messages.
+/// The URL without its password, for messages and logs. A URL that does not
+/// parse loses everything between `://` and the last `@` of its authority.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
             let _ = parsed.set_password(Some("***"));
             parsed.to_string()
         }
-        _ => url.to_owned(),
+        Ok(_) => url.to_owned(),
+        Err(_) => {
+            let Some((scheme, rest)) = url.split_once("://") else {
+                return url.to_owned();
+            };
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => format!("{scheme}://***{}", &rest[at..]),
+                None => url.to_owned(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact("amqp://user:s3cret@rabbit:5672/%2f"),
+            "amqp://user:***@rabbit:5672/%2f"
+        );
+        assert_eq!(
+            redact("redis://:s3cret@redis:6379/"),
+            "redis://:***@redis:6379/"
+        );
+        assert_eq!(redact("redis://127.0.0.1:6379/"), "redis://127.0.0.1:6379/");
+        let broken = redact("amqp://user:s3c ret@[bad:5672/x");
+        assert!(!broken.contains("s3c"), "{broken}");
     }
 }

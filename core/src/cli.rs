@@ -7,15 +7,21 @@ use tracing_subscriber::EnvFilter;
 /// Where RabbitMQ and Redis are, and the names this deployment uses in them.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectArgs {
-    /// RabbitMQ URL.
+    /// RabbitMQ URL (its value from the environment is never shown: it may hold a password).
     #[arg(
         long,
         env = "AMQP_URL",
+        hide_env_values = true,
         default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
     )]
     pub amqp_url: String,
-    /// Redis URL.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379/")]
+    /// Redis URL (its value from the environment is never shown).
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        hide_env_values = true,
+        default_value = "redis://127.0.0.1:6379/"
+    )]
     pub redis_url: String,
     /// Prefix of the queue names: `{prefix}.tasks`, `{prefix}.completions`, `{prefix}.dead`.
     #[arg(long, env = "CRAWLQ_QUEUE_PREFIX", default_value = "crawlq")]

@@ -101,6 +101,11 @@ impl Extractor {
         })
     }
 
+    /// The hosts the crawl may reach (links followed, redirects allowed).
+    pub fn hosts(&self) -> &crate::links::HostSet {
+        self.rule.hosts()
+    }
+
     /// Whether pages are extracted by the streaming engine (else always by the tree).
     pub fn streams(&self) -> bool {
         self.stream.is_some()
@@ -368,6 +373,7 @@ mod tests {
             link_pattern: DEFAULT_LINK_PATTERN.into(),
             allow_hosts: vec!["stackoverflow.com".into()],
             max_depth: None,
+            politeness: Default::default(),
         })
         .unwrap()
     }
@@ -444,6 +450,7 @@ mod tests {
             link_pattern: DEFAULT_LINK_PATTERN.into(),
             allow_hosts: vec![],
             max_depth: None,
+            politeness: Default::default(),
         };
         let sibling = Extractor::new(&rules).unwrap();
         assert!(!sibling.streams());
@@ -466,6 +473,7 @@ mod tests {
             link_pattern: DEFAULT_LINK_PATTERN.into(),
             allow_hosts: vec![],
             max_depth: None,
+            politeness: Default::default(),
         };
         let err = Extractor::new(&rules).unwrap_err().to_string();
         assert_eq!(

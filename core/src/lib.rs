@@ -10,6 +10,10 @@
 //! - [`links`]: URL canonicalisation and the link rule (which links a crawl follows).
 //! - [`extract`]: parsing one page, once, into title, tags and links. Pure and synchronous.
 //! - [`export`]: a crawl's pages as JSON Lines or CSV.
+//! - [`politeness`]: the fleet-wide per-host limits seam ([`politeness::Hosts`]):
+//!   lanes, leases, pauses, queued tasks; Redis implements it in
+//!   [`redis_store`] (`lua/host.lua`), local mode in [`politeness::MemoryHosts`].
+//! - [`robots`]: robots.txt records and rules (RFC 9309).
 //! - [`names`]: queue names and the Redis key scheme.
 //! - [`transport`]: the task/completion transport seam; [`amqp`] is its RabbitMQ
 //!   implementation, [`memory`] its in-process one (local mode).
@@ -30,7 +34,10 @@ pub mod memory;
 pub mod memory_store;
 pub mod message;
 pub mod names;
+pub mod politeness;
+pub mod redis_hosts;
 pub mod redis_store;
 pub mod report;
+pub mod robots;
 pub mod store;
 pub mod transport;

@@ -2,10 +2,16 @@
 //!
 //! The rule, documented in the README so crawls are reproducible: resolve each
 //! `a[href]` against the page URL; drop the fragment and the query; lower-case
-//! scheme and host; keep http(s) links whose host is allowed (a seed's host or
-//! an `--allow-host`) and whose path matches the link pattern
-//! (default [`DEFAULT_LINK_PATTERN`]). Each canonical URL is fetched at most
-//! once per crawl.
+//! scheme and host; keep http(s) links whose origin is allowed (a seed's, or an
+//! `--allow-host`'s) and whose path matches the link pattern (default
+//! [`DEFAULT_LINK_PATTERN`]). Each canonical URL is fetched at most once per
+//! crawl.
+//!
+//! A host is an origin: scheme, host and port, as browsers and robots.txt
+//! (RFC 9309) count it. An allowed host is kept in one of two forms: an origin
+//! (`http://127.0.0.1:8080`) matches exactly that scheme, host and port; a bare
+//! host (`stackoverflow.com`) matches that host on its scheme's default port
+//! (http on 80, https on 443) and nothing else.
 
 use regex::Regex;
 use url::Url;
@@ -24,6 +30,68 @@ pub enum SeedError {
     /// The URL parses but is not http or https.
     #[error("'{0}' is not an http(s) URL: crawlq fetches only http:// and https:// pages")]
     NotHttp(String),
+}
+
+/// Why an `--allow-host` was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "'{0}' is not a host or origin: give a host (stackoverflow.com), host:port (127.0.0.1:8080) or origin (http://127.0.0.1:8080)"
+)]
+pub struct AllowHostError(pub String);
+
+/// The origin of a URL as text: `scheme://host[:port]`, the port shown only
+/// when it is not the scheme's default (`https://stackoverflow.com`,
+/// `http://127.0.0.1:8080`). Politeness, robots.txt and the link rule key on it.
+pub fn origin(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// The allowed-host entries a seed contributes: its origin when it names a
+/// port, else its bare host (so a seed on a default port may be redirected
+/// from http to https, the common case, and stay in the crawl).
+pub fn seed_host_entry(seed: &Url) -> Option<String> {
+    let host = seed.host_str()?;
+    Some(match seed.port() {
+        Some(_) => origin(seed),
+        None => host.to_owned(),
+    })
+}
+
+/// Parses an `--allow-host` into allowed-host entries: a bare host stays a
+/// host (default ports); `host:port` means that port under http and https; an
+/// origin (`http://host:port`) is taken as it is.
+pub fn allow_host_entries(text: &str) -> Result<Vec<String>, AllowHostError> {
+    let text = text.trim();
+    let refuse = || AllowHostError(text.to_owned());
+    if text.contains("://") {
+        let url = Url::parse(text).map_err(|_| refuse())?;
+        let bare = matches!(url.path(), "" | "/") && url.query().is_none();
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() || !bare {
+            return Err(refuse());
+        }
+        return Ok(vec![origin(&url)]);
+    }
+    let url = Url::parse(&format!("http://{text}")).map_err(|_| refuse())?;
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(refuse)?;
+    if url.path() != "/" || url.query().is_some() || !url.username().is_empty() {
+        return Err(refuse());
+    }
+    let explicit_port = url.port().is_some() || text.ends_with(":80");
+    if !explicit_port {
+        return Ok(vec![host.to_owned()]);
+    }
+    let port = url.port_or_known_default().unwrap_or(80);
+    Ok(["http", "https"]
+        .iter()
+        .filter_map(|scheme| {
+            let mut at = Url::parse(&format!("{scheme}://{host}/")).ok()?;
+            at.set_port(Some(port)).ok()?;
+            Some(origin(&at))
+        })
+        .collect())
 }
 
 /// Canonicalises a seed as typed by the user: it must be an absolute http(s)
@@ -52,27 +120,61 @@ pub fn canonical_link(base: &Url, href: &str) -> Option<Url> {
     Some(url)
 }
 
+/// The hosts a crawl may reach: its allowed-host entries (origins and bare
+/// hosts, see the module doc). Redirects are held to them as links are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostSet {
+    entries: Vec<String>,
+}
+
+impl HostSet {
+    /// The set of these entries (compared lower-case).
+    pub fn new(entries: &[String]) -> Self {
+        Self {
+            entries: entries.iter().map(|h| h.to_ascii_lowercase()).collect(),
+        }
+    }
+
+    /// Whether `url`'s origin is one of the crawl's hosts.
+    pub fn allows(&self, url: &Url) -> bool {
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let origin = origin(url);
+        self.entries.iter().any(|entry| {
+            if entry.contains("://") {
+                *entry == origin
+            } else {
+                entry == host && url.port().is_none()
+            }
+        })
+    }
+}
+
 /// The compiled link rule of one crawl.
 #[derive(Debug, Clone)]
 pub struct LinkRule {
-    hosts: Vec<String>,
+    hosts: HostSet,
     pattern: Regex,
 }
 
 impl LinkRule {
-    /// Builds a rule from allowed hosts (compared lower-case, without port) and a path regex.
+    /// Builds a rule from allowed-host entries (see [`HostSet`]) and a path regex.
     pub fn new(hosts: &[String], pattern: &str) -> Result<Self, regex::Error> {
         Ok(Self {
-            hosts: hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+            hosts: HostSet::new(hosts),
             pattern: Regex::new(pattern)?,
         })
     }
 
+    /// The hosts the rule allows.
+    pub fn hosts(&self) -> &HostSet {
+        &self.hosts
+    }
+
     /// Whether the crawl follows this canonical URL.
     pub fn follows(&self, url: &Url) -> bool {
-        url.host_str()
-            .is_some_and(|h| self.hosts.iter().any(|allowed| allowed == h))
-            && self.pattern.is_match(url.path())
+        self.hosts.allows(url) && self.pattern.is_match(url.path())
     }
 
     /// Resolves and canonicalises `href`, returning it only if the crawl follows it.
@@ -141,14 +243,87 @@ mod tests {
     }
 
     #[test]
-    fn host_match_ignores_port_and_case() {
-        let rule = LinkRule::new(&["127.0.0.1".into()], DEFAULT_LINK_PATTERN).unwrap();
+    fn an_origin_matches_its_scheme_host_and_port_only() {
+        let rule = LinkRule::new(&["http://127.0.0.1:8080".into()], DEFAULT_LINK_PATTERN).unwrap();
         let base = Url::parse("http://127.0.0.1:8080/questions/1/a").unwrap();
         assert!(rule.follow(&base, "/questions/2/b").is_some());
         assert!(
-            rule.follow(&base, "http://localhost:8080/questions/2/b")
+            rule.follow(&base, "HTTP://127.0.0.1:8080/questions/2/b")
+                .is_some()
+        );
+        for other in [
+            "http://127.0.0.1:8081/questions/2/b",
+            "http://127.0.0.1/questions/2/b",
+            "https://127.0.0.1:8080/questions/2/b",
+            "http://localhost:8080/questions/2/b",
+        ] {
+            assert!(rule.follow(&base, other).is_none(), "{other}");
+        }
+    }
+
+    #[test]
+    fn a_bare_host_matches_its_default_ports_only() {
+        let rule = LinkRule::new(&["stackoverflow.com".into()], DEFAULT_LINK_PATTERN).unwrap();
+        assert!(
+            rule.follow(&base(), "http://stackoverflow.com/questions/2/b")
+                .is_some()
+        );
+        assert!(
+            rule.follow(&base(), "https://stackoverflow.com:443/questions/2")
+                .is_some()
+        );
+        assert!(
+            rule.follow(&base(), "https://stackoverflow.com:8443/questions/2")
                 .is_none()
         );
+        assert!(
+            rule.follow(&base(), "http://stackoverflow.com:8080/questions/2")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn seeds_contribute_their_origin_or_their_bare_host() {
+        let entry = |s: &str| seed_host_entry(&Url::parse(s).unwrap()).unwrap();
+        assert_eq!(
+            entry("http://127.0.0.1:8080/questions"),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            entry("https://stackoverflow.com/questions"),
+            "stackoverflow.com"
+        );
+        assert_eq!(entry("http://stackoverflow.com:80/"), "stackoverflow.com");
+    }
+
+    #[test]
+    fn allow_hosts_take_hosts_host_ports_and_origins() {
+        let ok = |s: &str| allow_host_entries(s).unwrap();
+        assert_eq!(ok("Example.COM"), ["example.com"]);
+        assert_eq!(
+            ok("127.0.0.2:8080"),
+            ["http://127.0.0.2:8080", "https://127.0.0.2:8080"]
+        );
+        assert_eq!(
+            ok("example.com:80"),
+            ["http://example.com", "https://example.com:80"]
+        );
+        assert_eq!(
+            ok("[::1]:9000"),
+            ["http://[::1]:9000", "https://[::1]:9000"]
+        );
+        assert_eq!(ok("http://127.0.0.2:8080"), ["http://127.0.0.2:8080"]);
+        assert_eq!(ok("https://example.com/"), ["https://example.com"]);
+        for bad in [
+            "",
+            "ftp://x.com",
+            "x.com/path",
+            "http://x.com/path",
+            "user@x.com",
+            "a b",
+        ] {
+            assert!(allow_host_entries(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -36,10 +36,53 @@ pub struct Rules {
     pub tag_selector: String,
     /// Regex matched against a canonical link's path.
     pub link_pattern: String,
-    /// Hosts whose links are followed: the seeds' hosts plus `--allow-host`s.
+    /// Hosts whose links are followed and to which redirects may go: origins
+    /// and bare hosts ([`crate::links::HostSet`]), the seeds' plus `--allow-host`s.
     pub allow_hosts: Vec<String>,
     /// Deepest depth to crawl (seeds are depth 0); `None` is unlimited, `Some(0)` follows no links.
     pub max_depth: Option<u32>,
+    /// How gently the crawl treats each host, across the whole fleet.
+    #[serde(default)]
+    pub politeness: Politeness,
+}
+
+/// A crawl's manners towards each host (origin), held across every worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Politeness {
+    /// Requests in flight to one host at once, fleet-wide; 0 is unlimited.
+    pub host_concurrency: u32,
+    /// Least time between two request starts to one host, fleet-wide, in
+    /// milliseconds; 0 is none. robots.txt's `Crawl-delay` may raise it.
+    pub host_delay_ms: u64,
+    /// Whether robots.txt is read and obeyed (`--ignore-robots` turns it off).
+    pub robots: bool,
+}
+
+/// The default `--host-concurrency`.
+pub const DEFAULT_HOST_CONCURRENCY: u32 = 4;
+
+impl Default for Politeness {
+    fn default() -> Self {
+        Self {
+            host_concurrency: DEFAULT_HOST_CONCURRENCY,
+            host_delay_ms: 0,
+            robots: true,
+        }
+    }
+}
+
+impl Politeness {
+    /// No limits and no robots.txt: what benchmarks of raw speed pass.
+    pub const UNLIMITED: Self = Self {
+        host_concurrency: 0,
+        host_delay_ms: 0,
+        robots: false,
+    };
+
+    /// Whether requests to a host need no permission at all.
+    pub fn is_unlimited(&self) -> bool {
+        self.host_concurrency == 0 && self.host_delay_ms == 0 && !self.robots
+    }
 }
 
 impl Rules {
@@ -265,6 +308,7 @@ mod tests {
             link_pattern: crate::links::DEFAULT_LINK_PATTERN.into(),
             allow_hosts: vec!["stackoverflow.com".into()],
             max_depth: Some(2),
+            politeness: Default::default(),
         }
     }
 

@@ -90,8 +90,21 @@ impl Keys {
         format!("{}:crawl:{crawl}:expanded", self.prefix)
     }
 
+    /// Hash: origin → the crawl's robots.txt record for that host, and
+    /// `~origin` → the lease of the request fetching it.
+    pub fn robots(&self, crawl: Uuid) -> String {
+        format!("{}:crawl:{crawl}:robots", self.prefix)
+    }
+
+    /// The prefix itself: the per-host politeness keys (`{prefix}:host:ORIGIN...`,
+    /// `{prefix}:hosts:...`) are built from it inside `lua/host.lua`, since a
+    /// sweep finds its hosts as it runs.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// Every key of one crawl, for deletion.
-    pub fn all_of(&self, crawl: Uuid) -> [String; 6] {
+    pub fn all_of(&self, crawl: Uuid) -> [String; 7] {
         [
             self.meta(crawl),
             self.tasks(crawl),
@@ -99,6 +112,7 @@ impl Keys {
             self.results(crawl),
             self.tally(crawl),
             self.expanded(crawl),
+            self.robots(crawl),
         ]
     }
 }

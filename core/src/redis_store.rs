@@ -22,12 +22,13 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// A [`Store`] on Redis, through a reconnecting connection manager.
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
-    keys: Keys,
+    pub(crate) connection: ConnectionManager,
+    pub(crate) keys: Keys,
     apply: Script,
     start: Script,
     put_results: Script,
     expanded: Script,
+    pub(crate) host: Script,
 }
 
 impl RedisStore {
@@ -60,6 +61,7 @@ impl RedisStore {
             start: Script::new(include_str!("lua/start.lua")),
             put_results: Script::new(include_str!("lua/put_results.lua")),
             expanded: Script::new(include_str!("lua/expanded.lua")),
+            host: Script::new(include_str!("lua/host.lua")),
         })
     }
 
@@ -428,6 +430,6 @@ fn start_of(what: redis::Value) -> Result<Start, StoreError> {
     }
 }
 
-fn unavailable(error: redis::RedisError) -> StoreError {
+pub(crate) fn unavailable(error: redis::RedisError) -> StoreError {
     StoreError::Unavailable(format!("Redis: {error}"))
 }

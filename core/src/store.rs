@@ -114,9 +114,10 @@ pub enum Start {
     Applied,
 }
 
-/// Crawl state, shared by every process of a deployment.
+/// Crawl state, shared by every process of a deployment, and the fleet-wide
+/// per-host politeness that lives beside it ([`crate::politeness::Hosts`]).
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: crate::politeness::Hosts + Send + Sync {
     /// Records a new crawl and claims its seeds; returns the indices of the seeds to publish.
     async fn create_crawl(
         &self,

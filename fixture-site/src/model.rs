@@ -146,6 +146,9 @@ pub struct SiteConfig {
     pub flaky_every: usize,
     /// Every n-th question (offset by one) always answers 503 (0: none).
     pub broken_every: usize,
+    /// Every n-th question (offset by two) is disallowed by robots.txt (0:
+    /// none, and robots.txt answers 404).
+    pub robots_every: usize,
 }
 
 /// The whole site.
@@ -161,7 +164,8 @@ pub struct Site {
 /// One page of the truth.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TruthPage {
-    /// HTTP status the site serves.
+    /// HTTP status the site serves; 0 for a page robots.txt disallows, which
+    /// a polite crawler never requests.
     pub status: u16,
     /// The decoded `<title>`, trimmed; none for 404s.
     pub title: Option<String>,
@@ -299,6 +303,32 @@ impl Site {
         self.config.flaky_every > 0 && i.is_multiple_of(self.config.flaky_every)
     }
 
+    /// Whether robots.txt disallows question `i`.
+    pub fn is_disallowed(&self, i: usize) -> bool {
+        self.config.robots_every > 0
+            && i % self.config.robots_every == 2 % self.config.robots_every
+            && !self.is_flaky(i)
+            && !self.is_broken(i)
+    }
+
+    /// The site's robots.txt, when it has one: a group for every agent that
+    /// disallows the questions [`Site::is_disallowed`] names (by id prefix,
+    /// as sites write them), with comments and an unknown field a parser
+    /// must skip.
+    pub fn robots_txt(&self) -> Option<String> {
+        if self.config.robots_every == 0 {
+            return None;
+        }
+        let mut body = String::from(
+            "# robots.txt of the fixture site\nSitemap: /sitemap.xml\n\nUser-agent: *\nAllow: /questions/tagged/\nNoindex: /nothing\n",
+        );
+        for i in (0..self.questions.len()).filter(|&i| self.is_disallowed(i)) {
+            body.push_str(&format!("Disallow: /questions/{}/\n", self.questions[i].id));
+        }
+        body.push_str("\nUser-agent: someotherbot\nDisallow: /\n");
+        Some(body)
+    }
+
     /// Whether question `i` always answers 503.
     pub fn is_broken(&self, i: usize) -> bool {
         self.config.broken_every > 0
@@ -333,6 +363,15 @@ impl Site {
         }
         while let Some((path, depth)) = queue.pop_front() {
             let (page, next) = match self.route(&path) {
+                PagePath::Question(i) if self.is_disallowed(i) => (
+                    TruthPage {
+                        status: 0,
+                        title: None,
+                        tags: Vec::new(),
+                        depth,
+                    },
+                    Vec::new(),
+                ),
                 PagePath::Question(i) if self.is_broken(i) => (
                     TruthPage {
                         status: 503,
@@ -509,7 +548,37 @@ mod tests {
             max_bytes: 2000,
             flaky_every: 0,
             broken_every: 0,
+            robots_every: 0,
         })
+    }
+
+    #[test]
+    fn robots_txt_disallows_its_pages_and_the_truth_never_requests_them() {
+        assert_eq!(site().robots_txt(), None);
+        let site = Site::new(SiteConfig {
+            robots_every: 10,
+            ..site().config
+        });
+        let robots = site.robots_txt().unwrap_or_default();
+        let disallowed: Vec<usize> = (0..400).filter(|&i| site.is_disallowed(i)).collect();
+        assert_eq!(disallowed.len(), 40);
+        for &i in &disallowed {
+            let id = site.questions[i].id;
+            assert!(
+                robots.contains(&format!("Disallow: /questions/{id}/\n")),
+                "{id}"
+            );
+        }
+        let truth = site.truth("http://h", &["/questions/tagged/python".into()]);
+        for &i in &disallowed {
+            if let Some(page) = truth
+                .pages
+                .get(&format!("http://h{}", site.question_path(i)))
+            {
+                assert_eq!((page.status, page.tags.len()), (0, 0));
+            }
+        }
+        assert!(truth.pages.values().any(|p| p.status == 0));
     }
 
     #[test]

@@ -1,96 +1,203 @@
-//! Serving the site on 127.0.0.1 with axum: pages (after an optional
-//! latency), the known truth at `/__truth?seeds=PATH,PATH`, and request
-//! counts per path and query at `/__stats`, so tests can prove each page was
-//! fetched once.
+//! Serving the site with axum, on one or more loopback addresses (each a
+//! host of its own to a crawler): pages (after an optional latency), the
+//! known truth at `/__truth?seeds=PATH,PATH`, request counts per path and
+//! query at `/__stats`, and every request's host, start and end at `/__log`,
+//! so tests can prove each page was fetched once and measure politeness.
+//!
+//! Routes for politeness and safety tests: `/robots.txt` (the model's, or 404;
+//! 503 for the first `robots_down` after start), `/__redirect?to=URL` (a 302
+//! to anywhere), and a throttled listener whose first page request answers
+//! 429 with a Retry-After.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Json, Response};
+use serde::{Deserialize, Serialize};
 
 use crate::html;
 use crate::model::{PagePath, Site};
 
-struct AppState {
-    site: Site,
-    base: String,
-    latency: Duration,
-    counts: Mutex<BTreeMap<String, u64>>,
+/// How the site behaves beyond its pages.
+#[derive(Debug, Clone, Default)]
+pub struct Behaviour {
+    /// Delay before every page response.
+    pub latency: Duration,
+    /// robots.txt answers 503 until this long after start.
+    pub robots_down: Duration,
+    /// Addresses whose first page request answers 429 with this Retry-After (seconds).
+    pub throttle: Vec<(IpAddr, u64)>,
 }
 
-/// Binds `ip`:`port` (port 0 picks a free one) and serves `site` until the process ends.
+/// One request as the site saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// The listener's address (`127.0.0.2:PORT`): the host a crawler sees.
+    pub host: String,
+    /// Path and query.
+    pub path: String,
+    /// Status answered.
+    pub status: u16,
+    /// Microseconds since the site started, when the request arrived.
+    pub start_us: u64,
+    /// Microseconds since the site started, when the response was ready.
+    pub end_us: u64,
+}
+
+struct Shared {
+    site: Site,
+    behaviour: Behaviour,
+    started: Instant,
+    counts: Mutex<BTreeMap<String, u64>>,
+    log: Mutex<Vec<Request>>,
+}
+
+struct Listener {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    /// Retry-After of the first page request's 429, until it is answered.
+    throttle: Option<u64>,
+    throttled: AtomicBool,
+}
+
+/// Binds each of `ips` on `port` (0: a free port each) and serves `site` on
+/// all of them until the process ends; returns the addresses bound.
 /// Absolute links use the request's `Host`, so the site works under any name.
 pub async fn serve(
     site: Site,
-    ip: std::net::IpAddr,
+    ips: &[IpAddr],
     port: u16,
-    latency: Duration,
-) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind((ip, port)).await?;
-    let addr = listener.local_addr()?;
-    let state = Arc::new(AppState {
+    behaviour: Behaviour,
+) -> anyhow::Result<(Vec<SocketAddr>, tokio::task::JoinSet<()>)> {
+    let shared = Arc::new(Shared {
         site,
-        base: format!("http://{addr}"),
-        latency,
+        behaviour,
+        started: Instant::now(),
         counts: Mutex::new(BTreeMap::new()),
+        log: Mutex::new(Vec::new()),
     });
-    let app = Router::new().fallback(handle).with_state(state);
-    let task = tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
-            tracing::error!(%error, "fixture site stopped");
-        }
-    });
-    Ok((addr, task))
+    let mut addrs = Vec::new();
+    let mut servers = tokio::task::JoinSet::new();
+    for ip in ips {
+        let listener = tokio::net::TcpListener::bind((*ip, port)).await?;
+        let addr = listener.local_addr()?;
+        let throttle = shared
+            .behaviour
+            .throttle
+            .iter()
+            .find(|(at, _)| at == ip)
+            .map(|(_, secs)| *secs);
+        let state = Arc::new(Listener {
+            shared: shared.clone(),
+            addr,
+            throttle,
+            throttled: AtomicBool::new(false),
+        });
+        let app = Router::new().fallback(handle).with_state(state);
+        servers.spawn(async move {
+            if let Err(error) = axum::serve(listener, app).await {
+                tracing::error!(%error, "fixture site stopped");
+            }
+        });
+        addrs.push(addr);
+    }
+    Ok((addrs, servers))
 }
 
-async fn handle(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Response {
+async fn handle(State(listener): State<Arc<Listener>>, headers: HeaderMap, uri: Uri) -> Response {
+    let shared = &listener.shared;
     let path = uri.path();
-    let base = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map_or_else(|| state.base.clone(), |host| format!("http://{host}"));
     match path {
         "/__truth" => {
-            let seeds: Vec<String> = uri
-                .query()
-                .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "seeds"))
-                .map(|(_, v)| v.split(',').map(str::to_owned).collect())
+            let base = base_of(&headers, listener.addr);
+            let seeds: Vec<String> = query_value(&uri, "seeds")
+                .map(|v| v.split(',').map(str::to_owned).collect())
                 .unwrap_or_default();
-            return Json(state.site.truth(&base, &seeds)).into_response();
+            return Json(shared.site.truth(&base, &seeds)).into_response();
         }
         "/__stats" => {
-            let counts = state.counts.lock().map(|c| c.clone()).unwrap_or_default();
+            let counts = shared.counts.lock().map(|c| c.clone()).unwrap_or_default();
             return Json(counts).into_response();
+        }
+        "/__log" => {
+            let log = shared.log.lock().map(|l| l.clone()).unwrap_or_default();
+            return Json(log).into_response();
         }
         _ => {}
     }
+    let start_us = shared.started.elapsed().as_micros() as u64;
     let key = uri
         .path_and_query()
         .map_or(path, |pq| pq.as_str())
         .to_owned();
-    let seen = match state.counts.lock() {
+    let seen = match shared.counts.lock() {
         Ok(mut counts) => {
-            let count = counts.entry(key).or_insert(0);
+            let count = counts.entry(key.clone()).or_insert(0);
             *count += 1;
             *count
         }
         Err(_) => 1,
     };
-    if !state.latency.is_zero() {
-        tokio::time::sleep(state.latency).await;
+    let response = respond(&listener, &headers, &uri, seen).await;
+    if let Ok(mut log) = shared.log.lock() {
+        log.push(Request {
+            host: listener.addr.to_string(),
+            path: key,
+            status: response.status().as_u16(),
+            start_us,
+            end_us: shared.started.elapsed().as_micros() as u64,
+        });
     }
-    let (status, body) = match state.site.route(path) {
-        PagePath::Question(i) if state.site.is_broken(i) => {
+    response
+}
+
+/// The answer to a counted request (`seen`: how many times its path was asked for).
+async fn respond(listener: &Listener, headers: &HeaderMap, uri: &Uri, seen: u64) -> Response {
+    let shared = &listener.shared;
+    let path = uri.path();
+    if path == "/robots.txt" {
+        if shared.started.elapsed() < shared.behaviour.robots_down {
+            return (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance").into_response();
+        }
+        return match shared.site.robots_txt() {
+            Some(body) => {
+                (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], body).into_response()
+            }
+            None => (StatusCode::NOT_FOUND, "no robots.txt").into_response(),
+        };
+    }
+    if path == "/__redirect" {
+        let to = query_value(uri, "to").unwrap_or_default();
+        return (StatusCode::FOUND, [(header::LOCATION, to)]).into_response();
+    }
+    if !shared.behaviour.latency.is_zero() {
+        tokio::time::sleep(shared.behaviour.latency).await;
+    }
+    if let Some(secs) = listener.throttle
+        && !listener.throttled.swap(true, Ordering::SeqCst)
+    {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, secs.to_string())],
+            "slow down",
+        )
+            .into_response();
+    }
+    let base = base_of(headers, listener.addr);
+    let site = &shared.site;
+    let (status, body) = match site.route(path) {
+        PagePath::Question(i) if site.is_broken(i) => {
             (StatusCode::SERVICE_UNAVAILABLE, html::not_found())
         }
-        PagePath::Question(i) if state.site.is_flaky(i) && seen == 1 => {
+        PagePath::Question(i) if site.is_flaky(i) && seen == 1 => {
             // Alternate 503 and 429 (with Retry-After) among the flaky pages.
-            if (i / state.site.config.flaky_every) % 2 == 0 {
+            if (i / site.config.flaky_every) % 2 == 0 {
                 (StatusCode::SERVICE_UNAVAILABLE, html::not_found())
             } else {
                 return (
@@ -101,8 +208,8 @@ async fn handle(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Uri
                     .into_response();
             }
         }
-        PagePath::Question(i) => (StatusCode::OK, html::question(&state.site, i, &base)),
-        PagePath::Tagged(tag) => (StatusCode::OK, html::listing(&state.site, &tag)),
+        PagePath::Question(i) => (StatusCode::OK, html::question(site, i, &base)),
+        PagePath::Tagged(tag) => (StatusCode::OK, html::listing(site, &tag)),
         PagePath::Missing => (StatusCode::NOT_FOUND, html::not_found()),
     };
     (
@@ -111,4 +218,18 @@ async fn handle(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Uri
         body,
     )
         .into_response()
+}
+
+/// `http://HOST` as the request names it (its `Host` header), else the listener's address.
+fn base_of(headers: &HeaderMap, addr: SocketAddr) -> String {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map_or_else(|| format!("http://{addr}"), |host| format!("http://{host}"))
+}
+
+fn query_value(uri: &Uri, key: &str) -> Option<String> {
+    uri.query()
+        .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == key))
+        .map(|(_, v)| v.into_owned())
 }

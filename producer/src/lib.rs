@@ -21,7 +21,7 @@ use clap::{Args, Parser, Subcommand};
 use crawlq_core::cli::ConnectArgs;
 use crawlq_core::export::{self, Format};
 use crawlq_core::links::DEFAULT_LINK_PATTERN;
-use crawlq_core::message::DEFAULT_TAG_SELECTOR;
+use crawlq_core::message::{DEFAULT_HOST_CONCURRENCY, DEFAULT_TAG_SELECTOR, Politeness};
 use crawlq_core::redis_store::RedisStore;
 use crawlq_core::report::{TaskState, TaskView};
 use crawlq_core::store::Store;
@@ -126,12 +126,59 @@ pub struct CrawlArgs {
     /// CSS selector of a page's tags.
     #[arg(long, default_value = DEFAULT_TAG_SELECTOR)]
     pub tag_selector: String,
-    /// Also follow links to this host (repeatable); seeds' hosts always are.
+    /// Also follow links (and redirects) to this host (repeatable): a host
+    /// (its default ports), HOST:PORT or an origin (http://HOST:PORT); the
+    /// seeds' hosts always are.
     #[arg(long = "allow-host", value_name = "HOST")]
     pub allow_hosts: Vec<String>,
+    /// How gently to treat each host.
+    #[command(flatten)]
+    pub politeness: PolitenessArgs,
     /// Where the crawl runs, waiting and output.
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// A crawl's manners towards each host (origin), held across every worker.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Politeness (per host, across all workers)")]
+pub struct PolitenessArgs {
+    /// Requests in flight to one host at once (0: unlimited).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_HOST_CONCURRENCY)]
+    pub host_concurrency: u32,
+    /// Least time between two request starts to one host, e.g. 250ms or 1s
+    /// (0: none); a robots.txt Crawl-delay may raise it.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_host_delay)]
+    pub host_delay: std::time::Duration,
+    /// Do not read robots.txt, and fetch pages it disallows.
+    #[arg(long)]
+    pub ignore_robots: bool,
+}
+
+impl PolitenessArgs {
+    /// The politeness the crawl stores and every task carries.
+    pub fn politeness(&self) -> Politeness {
+        Politeness {
+            host_concurrency: self.host_concurrency,
+            host_delay_ms: self.host_delay.as_millis() as u64,
+            robots: !self.ignore_robots,
+        }
+    }
+}
+
+/// Longest `--host-delay` taken.
+const MAX_HOST_DELAY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+fn parse_host_delay(text: &str) -> Result<std::time::Duration, String> {
+    let delay = match text.trim() {
+        "0" => std::time::Duration::ZERO,
+        text => humantime::parse_duration(text)
+            .map_err(|e| format!("{e}: give a duration such as 250ms, 1s or 2m"))?,
+    };
+    if delay > MAX_HOST_DELAY {
+        return Err("at most 1h".into());
+    }
+    Ok(delay)
 }
 
 /// Arguments of `submit`.
@@ -143,6 +190,9 @@ pub struct SubmitArgs {
     /// CSS selector of a page's tags.
     #[arg(long, default_value = DEFAULT_TAG_SELECTOR)]
     pub tag_selector: String,
+    /// How gently to treat each host.
+    #[command(flatten)]
+    pub politeness: PolitenessArgs,
     /// Where the crawl runs, waiting and output.
     #[command(flatten)]
     pub run: RunArgs,

@@ -8,7 +8,9 @@ use std::process::ExitCode;
 
 use crawlq_core::cli::ConnectArgs;
 use crawlq_core::extract::Extractor;
-use crawlq_core::links::{DEFAULT_LINK_PATTERN, canonical_seed};
+use crawlq_core::links::{
+    DEFAULT_LINK_PATTERN, allow_host_entries, canonical_seed, seed_host_entry,
+};
 use crawlq_core::message::{Rules, Task};
 use crawlq_core::report::now_ms;
 use crawlq_core::store::{Claim, CrawlKind, CrawlSpec, Store};
@@ -32,15 +34,14 @@ pub fn plan_crawl(args: &CrawlArgs) -> Result<Plan, BadInput> {
         .map(|s| canonical_seed(s).map(String::from))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| BadInput(e.to_string()))?;
-    plan(
-        CrawlKind::Crawl,
-        seeds,
-        args.max_pages,
-        args.max_depth,
-        &args.link_pattern,
-        &args.tag_selector,
-        &args.allow_hosts,
-    )
+    let rules = Rules {
+        tag_selector: args.tag_selector.clone(),
+        link_pattern: args.link_pattern.clone(),
+        allow_hosts: args.allow_hosts.clone(),
+        max_depth: args.max_depth,
+        politeness: args.politeness.politeness(),
+    };
+    plan(CrawlKind::Crawl, seeds, args.max_pages, rules)
 }
 
 /// Validates `submit` arguments and reads the URL list.
@@ -71,44 +72,36 @@ pub fn plan_submit(args: &SubmitArgs) -> Result<Plan, BadInput> {
             args.urls
         )));
     }
-    plan(
-        CrawlKind::Submit,
-        seeds,
-        None,
-        Some(0),
-        DEFAULT_LINK_PATTERN,
-        &args.tag_selector,
-        &[],
-    )
+    let rules = Rules {
+        tag_selector: args.tag_selector.clone(),
+        link_pattern: DEFAULT_LINK_PATTERN.to_owned(),
+        allow_hosts: Vec::new(),
+        max_depth: Some(0),
+        politeness: args.politeness.politeness(),
+    };
+    plan(CrawlKind::Submit, seeds, None, rules)
 }
 
+/// Completes `rules` (whose `allow_hosts` are the `--allow-host`s as typed)
+/// with the seeds' hosts, checks them, and makes the crawl's spec.
 fn plan(
     kind: CrawlKind,
     seeds: Vec<String>,
     max_pages: Option<u64>,
-    max_depth: Option<u32>,
-    link_pattern: &str,
-    tag_selector: &str,
-    allow_hosts: &[String],
+    mut rules: Rules,
 ) -> Result<Plan, BadInput> {
-    let mut hosts: BTreeSet<String> = allow_hosts
-        .iter()
-        .map(|h| h.trim().to_ascii_lowercase())
-        .collect();
-    for seed in &seeds {
-        if let Some(host) = url::Url::parse(seed)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-        {
-            hosts.insert(host);
-        }
+    let mut hosts = BTreeSet::new();
+    for entry in &rules.allow_hosts {
+        hosts
+            .extend(allow_host_entries(entry).map_err(|e| BadInput(format!("--allow-host: {e}")))?);
     }
-    let rules = Rules {
-        tag_selector: tag_selector.to_owned(),
-        link_pattern: link_pattern.to_owned(),
-        allow_hosts: hosts.into_iter().collect(),
-        max_depth,
-    };
+    hosts.extend(
+        seeds
+            .iter()
+            .filter_map(|seed| url::Url::parse(seed).ok())
+            .filter_map(|seed| seed_host_entry(&seed)),
+    );
+    rules.allow_hosts = hosts.into_iter().collect();
     Extractor::new(&rules)
         .map_err(|e| BadInput(format!("{e}: fix --tag-selector or --link-pattern")))?;
     let mut unique = BTreeSet::new();

@@ -1,11 +1,16 @@
 //! HTTP: fetching one page with reqwest, within a total timeout, a redirect
-//! limit and a body-size cap, as crawlq's User-Agent. Decides what counts as a
-//! page (status 200, an HTML body) and classifies every other outcome.
+//! limit and a body-size cap, as crawlq's User-Agent. Redirects are followed
+//! here, hop by hop, so that each hop is held to the crawl's hosts and passes
+//! the SSRF guard ([`crate::guard`]). Decides what counts as a page (status
+//! 200, an HTML body) and classifies every other outcome.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use reqwest::header::CONTENT_TYPE;
+use crawlq_core::links::HostSet;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER};
 use url::Url;
+
+use crate::guard::{self, AllowPrivate};
 
 /// Why a page could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +27,18 @@ pub enum FetchError {
     /// 429 Too Many Requests, with how long the server asks to wait.
     #[error("HTTP 429 (rate limited)")]
     RateLimited(Option<Duration>),
+    /// 503 Service Unavailable with a Retry-After: the host asks for a pause.
+    #[error("HTTP 503 (unavailable, Retry-After {}s)", .0.as_secs())]
+    Unavailable(Duration),
+    /// The SSRF guard refused an address (see [`crate::guard`]).
+    #[error("{0}")]
+    Blocked(String),
+    /// A redirect to a host the crawl does not follow.
+    #[error("redirect off the crawl's hosts: {0}")]
+    OffHosts(String),
+    /// A redirect whose target is not an http(s) URL.
+    #[error("redirect to a non-http(s) URL: {0}")]
+    BadRedirect(String),
     /// A 200 whose body is not HTML.
     #[error("not HTML: content-type {0}")]
     NotHtml(String),
@@ -42,6 +59,7 @@ impl FetchError {
         match self {
             Self::Status(code) => Some(*code),
             Self::RateLimited(_) => Some(429),
+            Self::Unavailable(_) => Some(503),
             Self::NotHtml(_) | Self::TooLarge(_) => Some(200),
             _ => None,
         }
@@ -51,6 +69,7 @@ impl FetchError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::RateLimited(wait) => *wait,
+            Self::Unavailable(wait) => Some(*wait),
             _ => None,
         }
     }
@@ -59,7 +78,7 @@ impl FetchError {
     /// 5xx, 429) or not (404, non-HTML, too large).
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Timeout | Self::Connect(_) | Self::RateLimited(_) => true,
+            Self::Timeout | Self::Connect(_) | Self::RateLimited(_) | Self::Unavailable(_) => true,
             Self::Status(code) => *code == 429 || *code >= 500,
             _ => false,
         }
@@ -86,46 +105,145 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// The User-Agent header.
     pub user_agent: String,
+    /// Private targets the operator opened (the SSRF guard's exceptions).
+    pub allow_private: AllowPrivate,
 }
+
+/// Longest pause a Retry-After may ask for; longer ones are taken as this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 
 /// An HTTP client shared by all fetches of a process (one connection pool).
 #[derive(Debug, Clone)]
 pub struct Fetcher {
-    client: reqwest::Client,
+    /// Connects only to public addresses.
+    guarded: reqwest::Client,
+    /// Connects anywhere: used only for the targets the operator opened.
+    open: reqwest::Client,
+    allow_private: AllowPrivate,
+    timeout: Duration,
+    max_redirects: usize,
     max_body_bytes: usize,
 }
 
+/// A response that is the end of a fetch (not a redirect to follow).
+struct Landed {
+    url: Url,
+    response: reqwest::Response,
+}
+
 impl Fetcher {
-    /// Builds the client.
+    /// Builds the clients.
     pub fn new(limits: &Limits) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .timeout(limits.timeout)
-            .connect_timeout(limits.timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::limited(limits.max_redirects))
-            .user_agent(&limits.user_agent)
-            .pool_max_idle_per_host(256)
-            .build()?;
+        let builder = || {
+            reqwest::Client::builder()
+                .timeout(limits.timeout)
+                .connect_timeout(limits.timeout.min(Duration::from_secs(10)))
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(&limits.user_agent)
+                .pool_max_idle_per_host(256)
+        };
         Ok(Self {
-            client,
+            // A proxy would resolve names where the guard cannot see them.
+            guarded: builder()
+                .no_proxy()
+                .dns_resolver(guard::resolver())
+                .build()?,
+            open: builder().build()?,
+            allow_private: limits.allow_private.clone(),
+            timeout: limits.timeout,
+            max_redirects: limits.max_redirects,
             max_body_bytes: limits.max_body_bytes,
         })
     }
 
-    /// Fetches `url`: a page only for status 200 with an HTML body under the cap.
-    pub async fn fetch(&self, url: &str) -> Result<Page, FetchError> {
-        let mut response = self.client.get(url).send().await.map_err(classify)?;
-        let status = response.status().as_u16();
-        if status == 429 {
-            let wait = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            return Err(FetchError::RateLimited(wait));
+    /// Fetches `url`, following redirects within `hosts`: a page only for
+    /// status 200 with an HTML body under the cap. The whole fetch, every hop
+    /// and the body included, ends within the timeout.
+    pub async fn fetch(&self, url: &str, hosts: &HostSet) -> Result<Page, FetchError> {
+        let url = Url::parse(url).map_err(|e| FetchError::Other(format!("bad URL: {e}")))?;
+        tokio::time::timeout(self.timeout, async {
+            let landed = self.follow(url, hosts).await?;
+            self.read(landed).await
+        })
+        .await
+        .map_err(|_| FetchError::Timeout)?
+    }
+
+    /// Fetches robots.txt at `url` (RFC 9309: redirects followed up to five
+    /// hops, to any http(s) host): its status and, for a 2xx, its body (capped).
+    pub async fn fetch_robots(&self, url: &Url) -> Result<(u16, Vec<u8>), FetchError> {
+        tokio::time::timeout(self.timeout, async {
+            let landed = self
+                .follow_within(url.clone(), None, ROBOTS_REDIRECTS)
+                .await?;
+            let status = landed.response.status().as_u16();
+            if !(200..300).contains(&status) {
+                return Ok((status, Vec::new()));
+            }
+            let body = read_capped(landed.response, ROBOTS_MAX_BYTES, true).await?;
+            Ok((status, body))
+        })
+        .await
+        .map_err(|_| FetchError::Timeout)?
+    }
+
+    async fn follow(&self, url: Url, hosts: &HostSet) -> Result<Landed, FetchError> {
+        self.follow_within(url, Some(hosts), self.max_redirects)
+            .await
+    }
+
+    /// Sends a GET for `url`, then for each redirect's target in turn, each
+    /// hop checked by the guard and (when given) held to `hosts`.
+    async fn follow_within(
+        &self,
+        mut url: Url,
+        hosts: Option<&HostSet>,
+        max_redirects: usize,
+    ) -> Result<Landed, FetchError> {
+        let mut hops = 0;
+        loop {
+            let client = if self.allow_private.opens(&url) {
+                &self.open
+            } else {
+                guard::check_literal(&url).map_err(FetchError::Blocked)?;
+                &self.guarded
+            };
+            let response = client.get(url.clone()).send().await.map_err(classify)?;
+            let location = response.headers().get(LOCATION);
+            let Some(location) = location.filter(|_| response.status().is_redirection()) else {
+                return Ok(Landed { url, response });
+            };
+            if hops == max_redirects {
+                return Err(FetchError::Redirects);
+            }
+            hops += 1;
+            let target = location
+                .to_str()
+                .ok()
+                .and_then(|to| url.join(to.trim()).ok())
+                .ok_or_else(|| {
+                    FetchError::BadRedirect(String::from_utf8_lossy(location.as_bytes()).into())
+                })?;
+            if !matches!(target.scheme(), "http" | "https") {
+                return Err(FetchError::BadRedirect(target.into()));
+            }
+            if hosts.is_some_and(|hosts| !hosts.allows(&target)) {
+                return Err(FetchError::OffHosts(target.into()));
+            }
+            url = target;
         }
-        if status != 200 {
-            return Err(FetchError::Status(status));
+    }
+
+    /// Reads a final response into a page, or says why it is not one.
+    async fn read(&self, landed: Landed) -> Result<Page, FetchError> {
+        let Landed { url, response } = landed;
+        let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers(), SystemTime::now());
+        match (status, retry_after) {
+            (429, wait) => return Err(FetchError::RateLimited(wait)),
+            (503, Some(wait)) => return Err(FetchError::Unavailable(wait)),
+            (200, _) => {}
+            _ => return Err(FetchError::Status(status)),
         }
         let content_type = response
             .headers()
@@ -139,25 +257,65 @@ impl Fetcher {
         {
             return Err(FetchError::NotHtml(content_type));
         }
-        if response
-            .content_length()
-            .is_some_and(|len| len > self.max_body_bytes as u64)
-        {
-            return Err(FetchError::TooLarge(self.max_body_bytes));
-        }
-        let final_url = response.url().clone();
-        let mut body = Vec::with_capacity(response.content_length().unwrap_or(64 * 1024) as usize);
-        while let Some(chunk) = response.chunk().await.map_err(classify)? {
-            if body.len() + chunk.len() > self.max_body_bytes {
-                return Err(FetchError::TooLarge(self.max_body_bytes));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_capped(response, self.max_body_bytes, false).await?;
         Ok(Page {
-            final_url,
+            final_url: url,
             html: decode(&content_type, body),
         })
     }
+}
+
+/// Most redirects followed for robots.txt (RFC 9309 §2.3.1.2).
+const ROBOTS_REDIRECTS: usize = 5;
+
+/// Most of a robots.txt read (RFC 9309 §2.5 asks for at least 500 KiB).
+const ROBOTS_MAX_BYTES: usize = 512 * 1024;
+
+/// Reads a body up to `cap` bytes: past it, the fetch fails, or with
+/// `truncate` the first `cap` bytes are kept.
+async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+    truncate: bool,
+) -> Result<Vec<u8>, FetchError> {
+    if !truncate
+        && response
+            .content_length()
+            .is_some_and(|len| len > cap as u64)
+    {
+        return Err(FetchError::TooLarge(cap));
+    }
+    let expected = response
+        .content_length()
+        .unwrap_or(64 * 1024)
+        .min(cap as u64);
+    let mut body = Vec::with_capacity(expected as usize);
+    while let Some(chunk) = response.chunk().await.map_err(classify)? {
+        if body.len() + chunk.len() > cap {
+            if truncate {
+                body.extend_from_slice(&chunk[..cap - body.len()]);
+                break;
+            }
+            return Err(FetchError::TooLarge(cap));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The wait a Retry-After header asks for, in seconds or as an HTTP date
+/// (RFC 9110 §10.2.3), capped at [`MAX_RETRY_AFTER`]; a date in the past is
+/// no wait.
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let wait = match value.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => {
+            let at = httpdate::parse_http_date(value).ok()?;
+            at.duration_since(now).unwrap_or_default()
+        }
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 /// Decodes a body by the content-type's charset (UTF-8 when absent or unknown; a BOM wins).
@@ -177,7 +335,9 @@ fn decode(content_type: &str, body: Vec<u8>) -> String {
 }
 
 fn classify(error: reqwest::Error) -> FetchError {
-    if error.is_timeout() {
+    if let Some(blocked) = blocked_by_guard(&error) {
+        FetchError::Blocked(blocked)
+    } else if error.is_timeout() {
         FetchError::Timeout
     } else if error.is_redirect() {
         FetchError::Redirects
@@ -186,6 +346,18 @@ fn classify(error: reqwest::Error) -> FetchError {
     } else {
         FetchError::Other(root_cause(&error))
     }
+}
+
+/// The guard's refusal, when that is why a connection failed.
+fn blocked_by_guard(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if let Some(blocked) = error.downcast_ref::<guard::Blocked>() {
+            return Some(blocked.0.clone());
+        }
+        cause = error.source();
+    }
+    None
 }
 
 /// The innermost cause's text: "Connection refused (os error 111)", without the URL.
@@ -223,5 +395,27 @@ mod tests {
         assert!(!FetchError::NotHtml("image/png".into()).is_transient());
         assert_eq!(FetchError::NotHtml("image/png".into()).status(), Some(200));
         assert_eq!(FetchError::Connect("refused".into()).status(), None);
+        assert!(!FetchError::Blocked("blocked".into()).is_transient());
+        assert!(!FetchError::OffHosts("http://x/".into()).is_transient());
+        assert!(FetchError::Unavailable(Duration::from_secs(3)).is_transient());
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date_capped() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let header = |v: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(RETRY_AFTER, v.parse().unwrap());
+            retry_after(&headers, now)
+        };
+        assert_eq!(header("30"), Some(Duration::from_secs(30)));
+        assert_eq!(header(" 7 "), Some(Duration::from_secs(7)));
+        assert_eq!(header("999999999"), Some(MAX_RETRY_AFTER));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(90));
+        assert_eq!(header(&later), Some(Duration::from_secs(90)));
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(90));
+        assert_eq!(header(&past), Some(Duration::ZERO));
+        assert_eq!(header("soon"), None);
+        assert_eq!(retry_after(&HeaderMap::new(), now), None);
     }
 }

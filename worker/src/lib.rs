@@ -10,13 +10,17 @@
 //! # Layout
 //! - [`fetch`]: HTTP, limits, and what counts as a page.
 //! - [`batch`]: completions published in batches, each confirmed.
+//! - [`guard`]: the SSRF guard (no private, loopback or link-local targets).
+//! - `polite`: fleet-wide per-host lanes, robots.txt, queued tasks run at their time.
 //! - this file: configuration, the per-task handler and [`run`].
 
 pub mod batch;
 pub mod fetch;
+pub mod guard;
+mod polite;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -31,11 +35,16 @@ use crawlq_core::transport::{Queue, Transport};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, info, instrument, warn};
 use url::Url;
 
 use crate::batch::CompletionSender;
-use crate::fetch::{FetchError, Fetcher, Limits};
+use crate::fetch::{FetchError, Fetcher, Limits, Page};
+use crate::guard::AllowPrivate;
+use crate::polite::{Admission, Gate, Lease};
+use crawlq_core::politeness::Pace;
+use crawlq_core::robots::BLOCKED_BY_ROBOTS;
 
 /// The worker's settings (flags, or the env names docker-compose.yml sets).
 #[derive(Debug, Clone, Args)]
@@ -76,6 +85,18 @@ pub struct WorkerConfig {
     /// parsed; 0: no wait).
     #[arg(long, env = "WORKER_BATCH_LINGER_MS", default_value_t = 20)]
     pub batch_linger_ms: u64,
+    /// Let fetches reach private, loopback and other non-public addresses:
+    /// with no value, all of them; with HOST:PORT (repeatable), that target
+    /// only. Off by default: the SSRF guard refuses them.
+    #[arg(
+        long,
+        env = "WORKER_ALLOW_PRIVATE",
+        value_name = "HOST:PORT",
+        num_args = 0..=1,
+        default_missing_value = "all",
+        value_delimiter = ','
+    )]
+    pub allow_private: Vec<String>,
 }
 
 impl WorkerConfig {
@@ -110,6 +131,7 @@ pub async fn run(
         store,
         shutdown.clone(),
     )?);
+    tokio::spawn(handler.tasks.clone().keep_hosts(shutdown.clone()));
     let (concurrency, prefetch) = (config.concurrency(), config.prefetch());
     info!(concurrency, prefetch, "worker consuming tasks");
     // A message gives back its slot once each of its tasks has a fetch slot:
@@ -120,7 +142,13 @@ pub async fn run(
         concurrency: MESSAGES_STARTING,
         prefetch,
     };
+    let detached = handler.tasks.detached.clone();
     consume::serve(transport, Queue::Tasks, capacity, handler, shutdown).await;
+    // Tasks the hosts handed out ran beside the consumer's drain; the ones
+    // still fetching get a little longer (the others' leases expire and their
+    // tasks go back to their hosts' queues).
+    detached.close();
+    let _ = tokio::time::timeout(consume::GRACE / 4, detached.wait()).await;
     info!("worker stopped");
     Ok(())
 }
@@ -132,19 +160,27 @@ const MESSAGES_STARTING: usize = 4;
 pub struct Worker {
     tasks: Arc<Tasks>,
     store: Arc<dyn Store>,
-    fetch_slots: Arc<Semaphore>,
     shutdown: CancellationToken,
 }
 
-/// Runs one task: fetch, parse, store, publish the completion.
+/// Runs one task: admission at its host, fetch, parse, store, publish the completion.
 struct Tasks {
     fetcher: Fetcher,
     parse_slots: Arc<Semaphore>,
     extractors: Mutex<HashMap<RulesKey, Arc<Extractor>>>,
     transport: Arc<dyn Transport>,
+    store: Arc<dyn Store>,
     completions: CompletionSender,
     max_retries: u32,
     retry_base: Duration,
+    /// Fetches in flight in this process (`--concurrency`).
+    fetch_slots: Arc<Semaphore>,
+    gate: Gate,
+    /// Tasks run outside any message: handed out by a host, or reserved.
+    detached: TaskTracker,
+    shutdown: CancellationToken,
+    /// This value itself, for the tasks it spawns.
+    me: Weak<Tasks>,
 }
 
 /// What an extractor depends on: tag selector, link pattern, allowed hosts.
@@ -168,24 +204,32 @@ impl Worker {
             max_redirects: config.max_redirects,
             max_body_bytes: config.max_body_bytes,
             user_agent: config.user_agent.clone(),
+            allow_private: AllowPrivate::parse(&config.allow_private)
+                .map_err(anyhow::Error::msg)?,
         })?;
         let threads = config.parse_threads.unwrap_or_else(cores).max(1);
-        let tasks = Tasks {
+        let completions = CompletionSender::start(
+            transport.clone(),
+            store.clone(),
+            Duration::from_millis(config.batch_linger_ms),
+        )?;
+        let tasks = Arc::new_cyclic(|me| Tasks {
             fetcher,
             parse_slots: Arc::new(Semaphore::new(threads)),
             extractors: Mutex::new(HashMap::new()),
-            completions: CompletionSender::start(
-                transport.clone(),
-                store.clone(),
-                Duration::from_millis(config.batch_linger_ms),
-            )?,
+            completions,
             transport,
+            store: store.clone(),
             max_retries: config.max_retries,
             retry_base: Duration::from_millis(config.retry_base_ms),
-        };
-        Ok(Self {
-            tasks: Arc::new(tasks),
             fetch_slots: Arc::new(Semaphore::new(config.concurrency())),
+            gate: Gate::default(),
+            detached: TaskTracker::new(),
+            shutdown: shutdown.clone(),
+            me: me.clone(),
+        });
+        Ok(Self {
+            tasks,
             shutdown,
             store,
         })
@@ -215,43 +259,51 @@ impl Tasks {
         Ok(extractor)
     }
 
-    /// Fetches and parses; returns the result and, for a transient failure,
-    /// how long the server asked to wait (if it said).
-    async fn scrape(&self, task: &Task) -> (PageResult, Option<Retry>) {
+    /// Fetches and parses; returns the result, for a transient failure how
+    /// long the server asked to wait (if it said), and how the host is paced.
+    /// A lane held for the fetch alone (`lease`, not durable) is given back
+    /// as soon as the response is in.
+    async fn scrape(
+        &self,
+        task: &Task,
+        lease: Option<&Lease>,
+    ) -> (PageResult, Option<Retry>, Pace) {
         let _busy = self.completions.busy();
         let started = Instant::now();
-        let outcome = self.fetch_and_extract(task).await;
+        let fetched = self.fetch(task).await;
+        let pace = fetched
+            .as_ref()
+            .err()
+            .map_or(Pace::Normal, |failure| failure.pace);
+        if let Some(lease) = lease.filter(|lease| !lease.durable) {
+            self.release(lease.clone(), pace).await;
+        }
+        let outcome = match fetched {
+            Ok((extractor, page)) => self.extract(extractor, page).await,
+            Err(failure) => Err(failure),
+        };
         let mut retry = None;
         let mut result = PageResult {
-            crawl_id: task.crawl_id,
-            task_id: task.task_id,
-            url: task.url.clone(),
-            final_url: None,
-            depth: task.depth,
-            outcome: Outcome::Done,
-            status: Some(200),
-            title: None,
-            tags: Vec::new(),
-            links: Vec::new(),
-            error: None,
-            fetched_at_ms: now_ms(),
             elapsed_ms: started.elapsed().as_millis() as u64,
+            ..failed_result(task, String::new())
         };
         match outcome {
             Ok((final_url, page)) => {
+                result.outcome = Outcome::Done;
+                result.status = Some(200);
+                result.error = None;
                 result.final_url = (final_url.as_str() != task.url).then(|| final_url.into());
                 result.title = page.title;
                 result.tags = page.tags;
                 result.links = page.links;
             }
             Err(failure) => {
-                result.outcome = Outcome::Failed;
                 result.status = failure.status;
                 result.error = Some(failure.reason);
                 retry = failure.retry;
             }
         }
-        (result, retry)
+        (result, retry, pace)
     }
 
     /// When a transient failure is worth another try: the delay before it
@@ -267,11 +319,25 @@ impl Tasks {
         Some(after.unwrap_or(backoff + jitter).min(MAX_RETRY_DELAY))
     }
 
-    async fn fetch_and_extract(&self, task: &Task) -> Result<(Url, Extracted), Failure> {
+    /// Fetches the page with the crawl's extractor's hosts as the redirect bound.
+    async fn fetch(&self, task: &Task) -> Result<(Arc<Extractor>, Page), Failure> {
         let extractor = self
             .extractor(&task.rules)
             .map_err(Failure::without_status)?;
-        let page = self.fetcher.fetch(&task.url).await.map_err(Failure::from)?;
+        let page = self
+            .fetcher
+            .fetch(&task.url, extractor.hosts())
+            .await
+            .map_err(Failure::from)?;
+        Ok((extractor, page))
+    }
+
+    /// Parses a fetched page on the bounded blocking pool.
+    async fn extract(
+        &self,
+        extractor: Arc<Extractor>,
+        page: Page,
+    ) -> Result<(Url, Extracted), Failure> {
         let _slot = self
             .parse_slots
             .acquire()
@@ -300,6 +366,8 @@ struct Failure {
     status: Option<u16>,
     reason: String,
     retry: Option<Retry>,
+    /// How the failure paces the host.
+    pace: Pace,
 }
 
 impl Failure {
@@ -308,6 +376,7 @@ impl Failure {
             status: None,
             reason,
             retry: None,
+            pace: Pace::Unused,
         }
     }
 }
@@ -320,7 +389,27 @@ impl From<FetchError> for Failure {
             retry: error.is_transient().then(|| Retry {
                 after: error.retry_after(),
             }),
+            pace: polite::pace_of(Some(&error)),
         }
+    }
+}
+
+/// A failed result of `task` for `reason`, with no status, to be filled in.
+fn failed_result(task: &Task, reason: String) -> PageResult {
+    PageResult {
+        crawl_id: task.crawl_id,
+        task_id: task.task_id,
+        url: task.url.clone(),
+        final_url: None,
+        depth: task.depth,
+        outcome: Outcome::Failed,
+        status: None,
+        title: None,
+        tags: Vec::new(),
+        links: Vec::new(),
+        error: Some(reason),
+        fetched_at_ms: now_ms(),
+        elapsed_ms: 0,
     }
 }
 
@@ -363,7 +452,7 @@ impl Handler for Worker {
                     Start::Fetch => {
                         let fetch_slot = tokio::select! {
                             () = self.shutdown.cancelled() => None,
-                            slot = self.fetch_slots.clone().acquire_owned() => slot.ok(),
+                            slot = self.tasks.fetch_slots.clone().acquire_owned() => slot.ok(),
                         };
                         let Some(fetch_slot) = fetch_slot else {
                             // Shutting down: the tasks not started go back with the message.
@@ -371,8 +460,7 @@ impl Handler for Worker {
                             break 'crawls;
                         };
                         let tasks = self.tasks.clone();
-                        running
-                            .spawn(async move { tasks.run(task, redelivered, fetch_slot).await });
+                        running.spawn(tasks.run(task, redelivered, fetch_slot));
                     }
                 }
             }
@@ -399,20 +487,70 @@ impl Handler for Worker {
 }
 
 impl Tasks {
-    /// Runs one started task: fetch and parse (holding `fetch_slot`), then
-    /// either a delayed retry or the result stored and its completion
-    /// published. Ack means all of that is durable.
+    /// Runs one started task from a message: admission at its host, then
+    /// fetch and parse (holding `fetch_slot`), or nothing more here when the
+    /// host queued it in the store.
     #[instrument(skip_all, fields(task_id = %task.task_id))]
     async fn run(
-        &self,
+        self: Arc<Self>,
         task: Task,
         redelivered: bool,
         fetch_slot: OwnedSemaphorePermit,
     ) -> Disposition {
-        let (result, retry) = self.scrape(&task).await;
+        match self.admit(&task, None).await {
+            Ok(Admission::Go(lease)) => {
+                self.fetch_and_finish(task, lease, Some(fetch_slot), redelivered)
+                    .await
+            }
+            Ok(Admission::Later(lease, wait)) => {
+                // The store holds the task: the message is done with.
+                drop(fetch_slot);
+                self.detached
+                    .spawn(self.clone().run_reserved(task, lease, wait));
+                Disposition::Ack
+            }
+            Ok(Admission::Handed) => Disposition::Ack,
+            Ok(Admission::Blocked) => {
+                drop(fetch_slot);
+                let result = failed_result(&task, BLOCKED_BY_ROBOTS.to_owned());
+                self.complete(task.rules, result).await
+            }
+            Err(error) => {
+                warn!(%error, "store unavailable at the host's gate: task goes back to the queue");
+                Disposition::Retry
+            }
+        }
+    }
+
+    /// Fetch and parse (holding `fetch_slot`, if any), then either a delayed
+    /// retry or the result stored and its completion published; then a
+    /// durable lease is given back. Ack means all of that is durable.
+    async fn fetch_and_finish(
+        &self,
+        task: Task,
+        lease: Option<Lease>,
+        fetch_slot: Option<OwnedSemaphorePermit>,
+        redelivered: bool,
+    ) -> Disposition {
+        let (result, retry, pace) = self.scrape(&task, lease.as_ref()).await;
         // Fetched and parsed: the next task may start while this one is stored and confirmed.
         drop(fetch_slot);
         debug!(url = %task.url, outcome = ?result.outcome, status = ?result.status, redelivered, "scraped");
+        let disposition = self.finish(task, result, retry).await;
+        if let Some(lease) = lease.filter(|lease| lease.durable) {
+            if disposition == Disposition::Ack {
+                self.release(lease, pace).await;
+            } else {
+                // The store's copy comes back to the host's queue when the lease expires.
+                self.gate.forget(&lease);
+            }
+        }
+        disposition
+    }
+
+    /// A delayed retry of a transient failure, or the result stored and its
+    /// completion published.
+    async fn finish(&self, task: Task, result: PageResult, retry: Option<Retry>) -> Disposition {
         if let Some(delay) = self.retry_delay(&task, retry) {
             // Back onto the task queue after `delay`, through a delay queue: no
             // prefetch slot is held while waiting.

@@ -568,13 +568,14 @@ async fn timed(command: &mut Command) -> (crawlq_tests::Output, f64, f64) {
 async fn raw_ceiling(seed: &str, concurrency: usize, tree: bool) {
     let host = url::Url::parse(seed)
         .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
+        .and_then(|u| crawlq_core::links::seed_host_entry(&u))
         .unwrap_or_default();
     let rules = Rules {
         tag_selector: DEFAULT_TAG_SELECTOR.into(),
         link_pattern: DEFAULT_LINK_PATTERN.into(),
         allow_hosts: vec![host],
         max_depth: None,
+        politeness: Default::default(),
     };
     let Ok(extractor) = Extractor::new(&rules) else {
         return;
@@ -585,6 +586,7 @@ async fn raw_ceiling(seed: &str, concurrency: usize, tree: bool) {
         max_redirects: 5,
         max_body_bytes: 5 << 20,
         user_agent: "crawlq-bench".into(),
+        allow_private: worker::guard::AllowPrivate::Everything,
     }) else {
         return;
     };
@@ -605,7 +607,7 @@ async fn raw_ceiling(seed: &str, concurrency: usize, tree: bool) {
             let (fetcher, extractor, slots) =
                 (fetcher.clone(), extractor.clone(), parse_slots.clone());
             in_flight.spawn(async move {
-                let page = fetcher.fetch(&url).await.ok()?;
+                let page = fetcher.fetch(&url, extractor.hosts()).await.ok()?;
                 let _slot = slots.acquire_owned().await.ok()?;
                 tokio::task::spawn_blocking(move || {
                     if tree {
@@ -651,13 +653,15 @@ fn engines(pages: usize) {
         max_bytes: 250 * 1024,
         flaky_every: 0,
         broken_every: 0,
+        robots_every: 0,
     });
     let base = "http://127.0.0.1:8080";
     let Ok(extractor) = Extractor::new(&Rules {
         tag_selector: DEFAULT_TAG_SELECTOR.into(),
         link_pattern: DEFAULT_LINK_PATTERN.into(),
-        allow_hosts: vec!["127.0.0.1".into()],
+        allow_hosts: vec![base.into()],
         max_depth: None,
+        politeness: Default::default(),
     }) else {
         return;
     };

@@ -18,13 +18,15 @@ fn streaming_equals_the_tree_on_every_fixture_page() {
         max_bytes: 200 * 1024,
         flaky_every: 0,
         broken_every: 0,
+        robots_every: 0,
     });
     let base = "http://127.0.0.1:8080";
     let extractor = Extractor::new(&Rules {
         tag_selector: DEFAULT_TAG_SELECTOR.into(),
         link_pattern: DEFAULT_LINK_PATTERN.into(),
-        allow_hosts: vec!["127.0.0.1".into()],
+        allow_hosts: vec!["http://127.0.0.1:8080".into()],
         max_depth: None,
+        politeness: Default::default(),
     })
     .unwrap();
     let mut pages: Vec<(String, String)> = (0..site.questions.len())

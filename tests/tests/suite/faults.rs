@@ -52,7 +52,7 @@ async fn wait_report(env: &TestEnv, crawl_id: &str) -> Report {
 
 /// Submits the first `n` pages of the site that answer 200, as one list
 /// (so one task message); returns the crawl id.
-async fn submit_pages(env: &TestEnv, truth: &Truth, n: usize) -> String {
+async fn submit_pages(env: &TestEnv, truth: &Truth, n: usize, politeness: &[&str]) -> String {
     let urls: String = truth
         .pages
         .iter()
@@ -62,7 +62,9 @@ async fn submit_pages(env: &TestEnv, truth: &Truth, n: usize) -> String {
         .collect();
     let list = env.log_dir.join("urls.txt");
     std::fs::write(&list, urls).unwrap();
-    start_crawl(env, &["submit", "--urls", list.to_str().unwrap()]).await
+    let mut args = vec!["submit", "--urls", list.to_str().unwrap()];
+    args.extend_from_slice(politeness);
+    start_crawl(env, &args).await
 }
 
 /// Waits until the site has received `n` requests.
@@ -83,7 +85,9 @@ async fn a_worker_killed_mid_fetch_has_its_tasks_completed_by_another() {
     let mut env = TestEnv::new("killmidfetch");
     env.spawn("aggregator", &[]);
     let first = env.spawn("worker", &["--concurrency", "4"]);
-    let crawl_id = submit_pages(&env, &truth, 4).await;
+    // Politeness on (the defaults): the host's four lanes are the dead
+    // worker's until their leases expire.
+    let crawl_id = submit_pages(&env, &truth, 4, &[]).await;
     // The first worker has all four fetches in flight (each takes 3 s): kill it.
     wait_requests(&site, 4).await;
     env.kill(first).await;
@@ -112,7 +116,15 @@ async fn a_task_message_that_comes_back_refetches_only_its_unfinished_tasks() {
     // Two fetch slots for one message of four tasks: two finish (stored and
     // published) while the other two are still being fetched, then it dies.
     let first = env.spawn("worker", &["--concurrency", "2"]);
-    let crawl_id = submit_pages(&env, &truth, 4).await;
+    // No per-host lanes or robots.txt: every task stays with its message, so
+    // the message comes back to the second worker.
+    let crawl_id = submit_pages(
+        &env,
+        &truth,
+        4,
+        &["--host-concurrency", "0", "--ignore-robots"],
+    )
+    .await;
     wait_requests(&site, 4).await;
     // The first two results are stored and confirmed well within a second;
     // the last two fetches take three.
@@ -141,7 +153,9 @@ async fn sigterm_lets_a_worker_finish_and_ack_its_fetches_then_exit() {
     let mut env = TestEnv::new("sigterm");
     env.spawn("aggregator", &[]);
     let first = env.spawn("worker", &["--concurrency", "8"]);
-    let crawl_id = start_crawl(&env, &["crawl", &format!("{}{SEED}", site.base)]).await;
+    let seed = format!("{}{SEED}", site.base);
+    // Politeness on, with lanes enough for the 1 s pages to go quickly.
+    let crawl_id = start_crawl(&env, &["crawl", &seed, "--host-concurrency", "16"]).await;
     wait_requests(&site, 10).await;
     let code = env.signal(first, "TERM", Duration::from_secs(10)).await;
     assert_eq!(code, Some(0), "the worker exits cleanly within 10 s");

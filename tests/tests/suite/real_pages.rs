@@ -43,6 +43,7 @@ fn extraction_matches_expected_json_on_real_pages() {
             link_pattern: DEFAULT_LINK_PATTERN.into(),
             allow_hosts: vec![base.host_str().unwrap().to_owned()],
             max_depth: None,
+            politeness: Default::default(),
         })
         .unwrap();
         let got = extractor.extract(&html, &base);

@@ -24,6 +24,7 @@ fn spec(max_pages: Option<u64>) -> CrawlSpec {
             link_pattern: ".".into(),
             allow_hosts: vec!["s".into()],
             max_depth: None,
+            politeness: Default::default(),
         },
         max_pages,
         created_ms: 1,
