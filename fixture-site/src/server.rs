@@ -197,7 +197,7 @@ async fn respond(listener: &Listener, headers: &HeaderMap, uri: &Uri, seen: u64)
         }
         PagePath::Question(i) if site.is_flaky(i) && seen == 1 => {
             // Alternate 503 and 429 (with Retry-After) among the flaky pages.
-            if (i / site.config.flaky_every) % 2 == 0 {
+            if (i / site.config.flaky_every).is_multiple_of(2) {
                 (StatusCode::SERVICE_UNAVAILABLE, html::not_found())
             } else {
                 return (
