@@ -67,6 +67,18 @@ pub const BACKOFF_BASE: Duration = Duration::from_secs(1);
 /// Longest pause of a host after repeated 429s without Retry-After.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
+/// Most margin added to a host delay ([`delay_margin`]).
+pub const DELAY_MARGIN_MAX: Duration = Duration::from_millis(25);
+
+/// The margin added to a host delay of `delay_ms`: a tenth of it, at most
+/// [`DELAY_MARGIN_MAX`]. Starts are granted in the store; the requests reach
+/// the host a little later, each after its own few milliseconds of network
+/// and scheduling, so grants are spaced by a little more than the delay for
+/// the arrivals to keep it. (`lua/host.lua` adds the same.)
+pub fn delay_margin(delay_ms: u64) -> u64 {
+    (delay_ms / 10).min(DELAY_MARGIN_MAX.as_millis() as u64)
+}
+
 /// One request's ask for a lane.
 #[derive(Debug, Clone)]
 pub struct Acquire<'a> {
@@ -135,7 +147,7 @@ pub struct Dispatched {
 }
 
 /// What `status` shows of one host.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct HostView {
     /// The host (origin).
     pub origin: String,
@@ -299,11 +311,12 @@ impl Host {
     }
 
     fn delay(&self, limits: Politeness) -> u64 {
-        if limits.robots {
+        let delay = if limits.robots {
             limits.host_delay_ms.max(self.crawl_delay)
         } else {
             limits.host_delay_ms
-        }
+        };
+        delay + delay_margin(delay)
     }
 
     fn lanes_free(&self, limits: Politeness) -> bool {
@@ -355,10 +368,21 @@ impl Book {
             Some(at) if !host.queue.is_empty() => {
                 self.wake.insert(origin.to_owned(), at);
             }
+            // Tasks held under leases: look again when the first may expire.
+            _ if !host.dispatched.is_empty() => {
+                let first = host.leases.values().min().copied().unwrap_or(now);
+                self.wake.insert(origin.to_owned(), first);
+            }
             _ => {
                 self.wake.remove(origin);
             }
         }
+    }
+
+    /// A task is held under a lease until `expiry`: a sweep looks then at the latest.
+    fn watch(&mut self, origin: &str, expiry: u64) {
+        let wake = self.wake.entry(origin.to_owned()).or_insert(expiry);
+        *wake = (*wake).min(expiry);
     }
 
     /// Queues a task behind the host (at the front when it had a lane
@@ -372,7 +396,7 @@ impl Book {
         }
         // The next release or an expiry dispatches it; a sweep looks now in
         // case neither is coming (a pause with no request in flight).
-        self.wake.entry(origin.to_owned()).or_insert(now);
+        self.watch(origin, now);
         Grant::Parked
     }
 
@@ -431,6 +455,9 @@ impl Book {
         }
         host.next = now + host.delay(limits);
         host.tail = host.tail.max(host.next);
+        if ask.durable {
+            self.watch(ask.origin, now + lease_ms);
+        }
         if fetch_robots {
             self.robots_holders
                 .entry(ask.crawl_id)

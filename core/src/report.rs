@@ -9,7 +9,8 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::message::PageResult;
+use crate::message::{PageResult, Politeness};
+use crate::politeness::HostView;
 use crate::store::{CrawlKind, CrawlSpec};
 
 /// Whether a crawl still has work.
@@ -47,6 +48,12 @@ pub struct CrawlStatus {
     pub elapsed_s: f64,
     /// Finished tasks per second over `elapsed_s`.
     pub pages_per_s: f64,
+    /// The crawl's per-host limits.
+    #[serde(default)]
+    pub politeness: Politeness,
+    /// Its hosts' lanes, queues and pauses, when asked for (`producer status`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostView>,
 }
 
 /// Raw counters as a store keeps them.
@@ -98,7 +105,67 @@ impl CrawlStatus {
             } else {
                 0.0
             },
+            politeness: spec.rules.politeness,
+            hosts: Vec::new(),
         }
+    }
+
+    /// The hosts (origins) `status` shows: the seeds' and those `--allow-host` named by origin.
+    pub fn origins(spec: &CrawlSpec) -> Vec<String> {
+        let mut origins: Vec<String> = spec
+            .seeds
+            .iter()
+            .filter_map(|seed| url::Url::parse(seed).ok())
+            .map(|seed| crate::links::origin(&seed))
+            .chain(
+                spec.rules
+                    .allow_hosts
+                    .iter()
+                    .filter(|entry| entry.contains("://"))
+                    .cloned(),
+            )
+            .collect();
+        origins.sort();
+        origins.dedup();
+        origins
+    }
+
+    /// The politeness lines under `producer status`: the limits, then each
+    /// host with anything in flight, queued or paused.
+    pub fn host_lines(&self) -> String {
+        let Politeness {
+            host_concurrency,
+            host_delay_ms,
+            robots,
+        } = self.politeness;
+        let lanes = match host_concurrency {
+            0 => "unlimited requests".to_owned(),
+            n => format!("at most {n} requests"),
+        };
+        let mut out = format!(
+            "per host: {lanes} in flight, {}ms between starts, robots.txt {}\n",
+            host_delay_ms,
+            if robots { "obeyed" } else { "ignored" }
+        );
+        for host in &self.hosts {
+            if host.in_flight == 0 && host.queued == 0 && host.paused_ms == 0 {
+                continue;
+            }
+            let _ = write!(
+                out,
+                "  {}: {} in flight, {} waiting",
+                host.origin, host.in_flight, host.queued
+            );
+            if host.paused_ms > 0 {
+                let _ = write!(
+                    out,
+                    ", throttled for {:.1}s more",
+                    host.paused_ms as f64 / 1000.0
+                );
+            }
+            out.push('\n');
+        }
+        out
     }
 
     /// One line for progress output and `producer status`.

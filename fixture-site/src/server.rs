@@ -42,12 +42,34 @@ pub struct Request {
     pub host: String,
     /// Path and query.
     pub path: String,
-    /// Status answered.
+    /// Status answered; 0 when the client went away first.
     pub status: u16,
     /// Microseconds since the site started, when the request arrived.
     pub start_us: u64,
-    /// Microseconds since the site started, when the response was ready.
+    /// Microseconds since the site started, when the response was ready or
+    /// the client went away; 0 while the request is in flight.
     pub end_us: u64,
+}
+
+/// Ends a request's log entry when its handler ends, answered or dropped
+/// (a client that dies mid-request closes its connection and the handler
+/// is dropped): its end is when the site stopped working on it.
+struct Logged<'a> {
+    shared: &'a Shared,
+    index: usize,
+    status: u16,
+}
+
+impl Drop for Logged<'_> {
+    fn drop(&mut self) {
+        let end_us = self.shared.started.elapsed().as_micros() as u64;
+        if let Ok(mut log) = self.shared.log.lock()
+            && let Some(entry) = log.get_mut(self.index)
+        {
+            entry.end_us = end_us;
+            entry.status = self.status;
+        }
+    }
 }
 
 struct Shared {
@@ -144,16 +166,26 @@ async fn handle(State(listener): State<Arc<Listener>>, headers: HeaderMap, uri: 
         }
         Err(_) => 1,
     };
+    let index = match shared.log.lock() {
+        Ok(mut log) => {
+            log.push(Request {
+                host: listener.addr.to_string(),
+                path: key,
+                status: 0,
+                start_us,
+                end_us: 0,
+            });
+            log.len() - 1
+        }
+        Err(_) => usize::MAX,
+    };
+    let mut logged = Logged {
+        shared,
+        index,
+        status: 0,
+    };
     let response = respond(&listener, &headers, &uri, seen).await;
-    if let Ok(mut log) = shared.log.lock() {
-        log.push(Request {
-            host: listener.addr.to_string(),
-            path: key,
-            status: response.status().as_u16(),
-            start_us,
-            end_us: shared.started.elapsed().as_micros() as u64,
-        });
-    }
+    logged.status = response.status().as_u16();
     response
 }
 

@@ -22,6 +22,7 @@ use crawlq_core::cli::ConnectArgs;
 use crawlq_core::export::{self, Format};
 use crawlq_core::links::DEFAULT_LINK_PATTERN;
 use crawlq_core::message::{DEFAULT_HOST_CONCURRENCY, DEFAULT_TAG_SELECTOR, Politeness};
+use crawlq_core::politeness::Hosts as _;
 use crawlq_core::redis_store::RedisStore;
 use crawlq_core::report::{TaskState, TaskView};
 use crawlq_core::store::Store;
@@ -258,14 +259,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status { crawl_id, json } => {
             let crawl_id = parse_id("crawl", &crawl_id)?;
             let store = open_store(&cli.connect).await?;
-            let status = store
+            let mut status = store
                 .status(crawl_id)
                 .await?
                 .ok_or_else(|| unknown("crawl", crawl_id, &cli.connect))?;
+            if let Some(spec) = store.spec(crawl_id).await? {
+                let origins = crawlq_core::report::CrawlStatus::origins(&spec);
+                status.hosts = store.host_views(&origins).await?;
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
                 println!("{:?}: {}", status.state, status.line());
+                print!("{}", status.host_lines());
             }
             Ok(ExitCode::SUCCESS)
         }

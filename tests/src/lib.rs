@@ -61,6 +61,10 @@ pub struct TestEnv {
     pub amqp_url: String,
     /// The Redis the processes use.
     pub redis_url: String,
+    /// `WORKER_ALLOW_PRIVATE` for the processes: `all` by default, since the
+    /// fixture site is on loopback, which the SSRF guard refuses; `None`
+    /// leaves the guard closed.
+    pub allow_private: Option<String>,
     children: Vec<(String, Vec<String>, Child)>,
     spawned: usize,
 }
@@ -81,6 +85,7 @@ impl TestEnv {
             log_dir,
             amqp_url,
             redis_url,
+            allow_private: Some("all".into()),
             children: Vec::new(),
             spawned: 0,
         }
@@ -95,11 +100,12 @@ impl TestEnv {
             .env("CRAWLQ_QUEUE_PREFIX", &self.prefix)
             .env("CRAWLQ_KEY_PREFIX", &self.prefix)
             .env("RUST_LOG", "info")
-            // Every crawl of the tests targets the fixture site on loopback,
-            // which the SSRF guard refuses unless the operator opens it.
-            .env("WORKER_ALLOW_PRIVATE", "all")
+            .env_remove("WORKER_ALLOW_PRIVATE")
             .stdin(Stdio::null())
             .kill_on_drop(true);
+        if let Some(allow) = &self.allow_private {
+            command.env("WORKER_ALLOW_PRIVATE", allow);
+        }
         command
     }
 
@@ -339,8 +345,13 @@ impl Site {
 
     /// The site's truth for a crawl from these seed paths.
     pub async fn truth(&self, seeds: &[&str]) -> fixture_site::Truth {
-        self.get_json(&format!("/__truth?seeds={}", seeds.join(",")))
-            .await
+        self.truth_at(&self.base, seeds).await
+    }
+
+    /// The truth under another of the site's addresses (`bases`).
+    pub async fn truth_at(&self, base: &str, seeds: &[&str]) -> fixture_site::Truth {
+        let path = format!("/__truth?seeds={}", seeds.join(","));
+        get_json(&format!("{base}{path}")).await
     }
 
     /// Page requests per path (and query) so far: every request but those
@@ -371,15 +382,18 @@ impl Site {
     }
 
     async fn get_json<T: DeserializeOwned>(&self, path: &str) -> T {
-        let url = format!("{}{path}", self.base);
-        let response = reqwest::get(&url)
-            .await
-            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-        response
-            .json()
-            .await
-            .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        get_json(&format!("{}{path}", self.base)).await
     }
+}
+
+async fn get_json<T: DeserializeOwned>(url: &str) -> T {
+    let response = reqwest::get(url)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    response
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
 }
 
 /// Asserts every page of `report` is in the truth with the truth's status and tags.

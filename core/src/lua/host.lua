@@ -23,6 +23,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local LEASE = tonumber(ARGV[3])
 local HORIZON = tonumber(ARGV[4])
 local DISPATCH_MAX = tonumber(ARGV[5])
+local MARGIN_MAX = 25
 local WAKE = P .. ':hosts:wake'
 
 local function keys(origin)
@@ -39,12 +40,15 @@ local function header(entry)
   return tonumber(c or '0'), tonumber(d or '0'), r == '1'
 end
 
+-- The gap between two starts: the crawl's delay (or the host's Crawl-delay,
+-- if larger), plus a margin for the time from a grant to the request's
+-- arrival at the host (politeness::delay_margin).
 local function delay_of(H, d, robots)
   if robots then
     local cd = num(redis.call('HGET', H, 'crawl_delay'))
-    if cd > d then return cd end
+    if cd > d then d = cd end
   end
-  return d
+  return d + math.min(math.floor(d / 10), MARGIN_MAX)
 end
 
 local function lanes_free(L, c)
@@ -98,9 +102,18 @@ local function dispatch(origin, out)
   end
   if wake and redis.call('LLEN', Q) > 0 then
     redis.call('ZADD', WAKE, wake, origin)
+  elseif redis.call('HLEN', D) > 0 then
+    -- Tasks held under leases: look again when the first lease may expire.
+    local first = redis.call('ZRANGE', L, 0, 0, 'WITHSCORES')
+    redis.call('ZADD', WAKE, tonumber(first[2] or now), origin)
   else
     redis.call('ZREM', WAKE, origin)
   end
+end
+
+-- A task is held under a lease until `expiry`: a sweep looks then at the latest.
+local function watch(origin, expiry)
+  redis.call('ZADD', WAKE, 'LT', expiry, origin)
 end
 
 -- Queues a task behind the host (at the front when it had a lane reserved);
@@ -108,7 +121,7 @@ end
 local function park(origin, entry, front)
   local _, _, Q, _ = keys(origin)
   if front then redis.call('LPUSH', Q, entry) else redis.call('RPUSH', Q, entry) end
-  redis.call('ZADD', WAKE, 'NX', now, origin)
+  redis.call('ZADD', WAKE, 'LT', now, origin)
   return {'parked'}
 end
 
@@ -171,11 +184,15 @@ if op == 'acquire' then
   if at > now then
     redis.call('ZADD', L, at + LEASE, lease)
     redis.call('HSET', D, lease, entry)
+    watch(origin, at + LEASE)
     redis.call('HSET', H, 'tail', math.max(num(redis.call('HGET', H, 'tail')), at + delay))
     return {'later', at - now}
   end
   redis.call('ZADD', L, now + LEASE, lease)
-  if durable then redis.call('HSET', D, lease, entry) end
+  if durable then
+    redis.call('HSET', D, lease, entry)
+    watch(origin, now + LEASE)
+  end
   redis.call('HSET', H, 'next', now + delay)
   redis.call('HSET', H, 'tail', math.max(num(redis.call('HGET', H, 'tail')), now + delay))
   if fetch_robots then redis.call('HSET', R, '~' .. origin, lease) end

@@ -6,7 +6,8 @@
 //! - [`compose`]: docker-compose.yml, checked by a parser.
 //! - [`faults`]: chaos, kills mid-fetch, SIGTERM, poison messages.
 //! - [`local`]: local mode, compared with the distributed crawl.
-//! - [`store`]: the store contract, on Redis and in memory alike.
+//! - [`store`]: the store contract, on Redis and in memory alike (politeness included).
+//! - [`polite`]: per-host limits across the fleet, robots.txt and the SSRF guard, measured at the site.
 //! - [`cli`]: bad input and unreachable services get one clear line and a non-zero exit.
 
 // Test code: a failed unwrap is a failed test, with its message.
@@ -18,5 +19,6 @@ mod e2e;
 mod engines;
 mod faults;
 mod local;
+mod polite;
 mod real_pages;
 mod store;

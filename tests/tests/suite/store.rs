@@ -5,11 +5,14 @@
 //! finishes the crawl exactly once.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crawlq_core::memory_store::MemoryStore;
-use crawlq_core::message::{DEFAULT_TAG_SELECTOR, Outcome, PageResult, Rules, task_id};
+use crawlq_core::message::{DEFAULT_TAG_SELECTOR, Outcome, PageResult, Politeness, Rules, task_id};
+use crawlq_core::politeness::{self, Acquire, Grant, LEASE, Pace};
 use crawlq_core::redis_store::RedisStore;
 use crawlq_core::report::{CrawlState, TaskState};
+use crawlq_core::robots::RobotsRecord;
 use crawlq_core::store::{Claim, CrawlKind, CrawlSpec, Start, Store};
 use crawlq_tests::TestEnv;
 use uuid::Uuid;
@@ -190,9 +193,152 @@ async fn contract(store: Arc<dyn Store>) {
     assert!(store.task(seed.task_id).await.unwrap().is_none());
 }
 
+/// The politeness half of the contract: lanes, queueing in order, dispatch
+/// on release, reservations for the host delay, pauses, the robots.txt
+/// holder, and lanes of a dead worker coming back when their leases expire.
+async fn hosts_contract(store: Arc<dyn Store>) {
+    let crawl = Uuid::new_v4();
+    let host = |name: &str| format!("http://{name}-{}:8080", crawl.simple());
+    let limits = |host_concurrency, host_delay_ms, robots| Politeness {
+        host_concurrency,
+        host_delay_ms,
+        robots,
+    };
+    let ask =
+        |origin: &str, lease: &str, reserved: Option<&str>, limits: Politeness, task: &str| {
+            let (origin, lease, reserved, entry) = (
+                origin.to_owned(),
+                lease.to_owned(),
+                reserved.map(str::to_owned),
+                politeness::entry(limits, task),
+            );
+            let store = store.clone();
+            async move {
+                let ask = Acquire {
+                    origin: &origin,
+                    crawl_id: crawl,
+                    lease: &lease,
+                    reserved: reserved.as_deref(),
+                    limits,
+                    entry: &entry,
+                    durable: reserved.is_some(),
+                };
+                store.acquire(&ask).await.unwrap()
+            }
+        };
+    let go = Grant::Go {
+        fetch_robots: false,
+    };
+
+    // One lane: the first goes, the next two queue in order; a release hands
+    // the first queued its lane, which it then takes with its lease.
+    let one = host("one");
+    let single = limits(1, 0, false);
+    assert_eq!(ask(&one, "a", None, single, "t1").await, go);
+    assert_eq!(ask(&one, "b", None, single, "t2").await, Grant::Parked);
+    assert_eq!(ask(&one, "c", None, single, "t3").await, Grant::Parked);
+    let handed = store.release(&one, "a", Pace::Normal).await.unwrap();
+    assert_eq!(handed.len(), 1, "one lane frees one queued task");
+    assert_eq!(handed[0].entry, politeness::entry(single, "t2"));
+    assert!(handed[0].after < Duration::from_millis(5));
+    assert_eq!(
+        ask(&one, "b2", Some(&handed[0].lease), single, "t2").await,
+        go
+    );
+    assert_eq!(
+        ask(&one, "x", Some("no-such-lease"), single, "t9").await,
+        Grant::Gone,
+        "a lease that is not held is gone"
+    );
+    // A Retry-After pauses the host: nothing is handed out during the pause.
+    let handed = store
+        .release(&one, "b2", Pace::PauseFor(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    assert!(handed.is_empty(), "{handed:?}");
+    let views = store.host_views(std::slice::from_ref(&one)).await.unwrap();
+    assert_eq!((views[0].in_flight, views[0].queued), (0, 1));
+    assert!(views[0].paused_ms > 29_000, "{views:?}");
+
+    // A host delay reserves later starts, each a delay after the last.
+    let paced = host("paced");
+    let delayed = limits(0, 300, false);
+    assert_eq!(ask(&paced, "a", None, delayed, "t1").await, go);
+    let Grant::Later(first) = ask(&paced, "b", None, delayed, "t2").await else {
+        panic!("a reservation")
+    };
+    let Grant::Later(second) = ask(&paced, "c", None, delayed, "t3").await else {
+        panic!("a reservation")
+    };
+    // 300 ms and its margin, 30 ms.
+    assert!(
+        first <= Duration::from_millis(330) && first >= Duration::from_millis(280),
+        "{first:?}"
+    );
+    assert!(
+        second >= first + Duration::from_millis(320),
+        "{first:?} then {second:?}"
+    );
+
+    // robots.txt: the first request of the crawl fetches it, the others wait
+    // for its record, which lets them go.
+    let polite = host("robots");
+    let obeying = limits(2, 0, true);
+    assert_eq!(
+        ask(&polite, "a", None, obeying, "t1").await,
+        Grant::Go { fetch_robots: true }
+    );
+    assert_eq!(ask(&polite, "b", None, obeying, "t2").await, Grant::Parked);
+    let handed = store
+        .put_robots(crawl, &polite, &RobotsRecord::AllowAll, 0, Pace::Normal)
+        .await
+        .unwrap();
+    assert_eq!(handed.len(), 1, "the waiting request may go: {handed:?}");
+    assert_eq!(
+        store.robots(crawl, &polite).await.unwrap(),
+        Some(RobotsRecord::AllowAll)
+    );
+
+    // A dead worker's lanes come back when their leases expire, and a task
+    // it held (dispatched to it) goes back to the front of the queue.
+    let dead = host("dead");
+    assert_eq!(ask(&dead, "a", None, single, "t1").await, go);
+    assert_eq!(ask(&dead, "b", None, single, "t2").await, Grant::Parked);
+    tokio::time::sleep(LEASE + Duration::from_millis(700)).await;
+    let handed = store.sweep().await.unwrap();
+    let mine: Vec<_> = handed.iter().filter(|d| d.origin == dead).collect();
+    assert_eq!(mine.len(), 1, "{handed:?}");
+    assert_eq!(mine[0].entry, politeness::entry(single, "t2"));
+    // That worker dies too: the task comes back once more.
+    tokio::time::sleep(LEASE + Duration::from_millis(700)).await;
+    let again: Vec<_> = store
+        .sweep()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.origin == dead)
+        .collect();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].entry, politeness::entry(single, "t2"));
+}
+
 #[tokio::test]
 async fn memory_store_keeps_the_contract() {
     contract(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn memory_store_keeps_the_hosts_contract() {
+    hosts_contract(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn redis_store_keeps_the_hosts_contract() {
+    let env = TestEnv::new("hosts");
+    let store = RedisStore::connect(&crawlq_tests::redis_url(), &env.prefix)
+        .await
+        .unwrap();
+    hosts_contract(Arc::new(store)).await;
 }
 
 #[tokio::test]
