@@ -48,6 +48,8 @@ struct Crawl {
     results: HashMap<Uuid, PageResult>,
     tally: BTreeMap<String, u64>,
     expanded: HashSet<Uuid>,
+    /// Page reached by redirect → the task that keeps it (see `lua/final.lua`).
+    finals: HashMap<Uuid, Uuid>,
 }
 
 impl Crawl {
@@ -78,6 +80,8 @@ impl Crawl {
         let mut publish = Vec::new();
         for (i, child) in children.iter().enumerate() {
             match self.tasks.get(&child.task_id) {
+                // Already in the crawl as the page a redirect led to.
+                None if self.finals.contains_key(&child.task_id) => {}
                 None if self.counters.created < budget => {
                     let record = ClaimRecord {
                         parent,
@@ -147,6 +151,7 @@ impl Store for MemoryStore {
             results: HashMap::new(),
             tally: BTreeMap::new(),
             expanded: HashSet::new(),
+            finals: HashMap::new(),
         });
         Ok(crawl.claim(Uuid::nil(), false, seeds).0)
     }
@@ -296,6 +301,22 @@ impl Store for MemoryStore {
             crawl.tally.clone(),
             &crawl.records(),
         )))
+    }
+
+    async fn claim_final(
+        &self,
+        crawl_id: Uuid,
+        final_id: Uuid,
+        task_id: Uuid,
+    ) -> Result<Option<Uuid>, StoreError> {
+        let mut crawls = self.lock()?;
+        let Some(crawl) = crawls.get_mut(&crawl_id) else {
+            return Ok(None);
+        };
+        if crawl.tasks.contains_key(&final_id) {
+            return Ok(Some(final_id));
+        }
+        Ok(Some(*crawl.finals.entry(final_id).or_insert(task_id)))
     }
 
     async fn delete(&self, crawl_id: Uuid) -> Result<bool, StoreError> {

@@ -90,6 +90,13 @@ impl Keys {
         format!("{}:crawl:{crawl}:expanded", self.prefix)
     }
 
+    /// Hash: task id of a URL that redirects led to → the task that keeps
+    /// the page (the first to land on it), so that a page reached by several
+    /// URLs counts once and is not fetched again as a link.
+    pub fn finals(&self, crawl: Uuid) -> String {
+        format!("{}:crawl:{crawl}:finals", self.prefix)
+    }
+
     /// Hash: origin → the crawl's robots.txt record for that host, and
     /// `~origin` → the lease of the request fetching it.
     pub fn robots(&self, crawl: Uuid) -> String {
@@ -104,7 +111,7 @@ impl Keys {
     }
 
     /// Every key of one crawl, for deletion.
-    pub fn all_of(&self, crawl: Uuid) -> [String; 7] {
+    pub fn all_of(&self, crawl: Uuid) -> [String; 8] {
         [
             self.meta(crawl),
             self.tasks(crawl),
@@ -113,6 +120,7 @@ impl Keys {
             self.tally(crawl),
             self.expanded(crawl),
             self.robots(crawl),
+            self.finals(crawl),
         ]
     }
 }

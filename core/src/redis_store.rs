@@ -29,6 +29,7 @@ pub struct RedisStore {
     put_results: Script,
     expanded: Script,
     pub(crate) host: Script,
+    final_page: Script,
 }
 
 impl RedisStore {
@@ -62,6 +63,7 @@ impl RedisStore {
             put_results: Script::new(include_str!("lua/put_results.lua")),
             expanded: Script::new(include_str!("lua/expanded.lua")),
             host: Script::new(include_str!("lua/host.lua")),
+            final_page: Script::new(include_str!("lua/final.lua")),
         })
     }
 
@@ -81,6 +83,7 @@ impl RedisStore {
             .key(self.keys.state(crawl_id))
             .key(self.keys.tally(crawl_id))
             .key(self.keys.expanded(crawl_id))
+            .key(self.keys.finals(crawl_id))
             .arg(task_id.map(|t| t.to_string()).unwrap_or_default())
             .arg(match outcome {
                 Outcome::Done => "d",
@@ -404,6 +407,30 @@ impl Store for RedisStore {
             .snapshot(crawl_id)
             .await?
             .map(|s| Report::build(s.status, s.tally, &s.pages)))
+    }
+
+    async fn claim_final(
+        &self,
+        crawl_id: Uuid,
+        final_id: Uuid,
+        task_id: Uuid,
+    ) -> Result<Option<Uuid>, StoreError> {
+        let keeper: Option<String> = self
+            .final_page
+            .key(self.keys.meta(crawl_id))
+            .key(self.keys.tasks(crawl_id))
+            .key(self.keys.finals(crawl_id))
+            .arg(final_id.to_string())
+            .arg(task_id.to_string())
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)?;
+        keeper
+            .map(|id| {
+                id.parse()
+                    .map_err(|_| StoreError::Corrupt(format!("a finals entry {id:?}")))
+            })
+            .transpose()
     }
 
     async fn delete(&self, crawl_id: Uuid) -> Result<bool, StoreError> {

@@ -169,6 +169,17 @@ pub trait Store: crate::politeness::Hosts + Send + Sync {
     /// The full report of a crawl, read at one instant, or `None` for an unknown crawl.
     async fn report(&self, crawl_id: Uuid) -> Result<Option<Report>, StoreError>;
 
+    /// Claims the page a task's redirects led to (`final_id`: the task id of
+    /// its URL): returns the task that keeps it, which is the page's own task
+    /// when the crawl has one, else the first task to land on it; `None` for
+    /// an unknown crawl. A page kept so is never claimed again as a link.
+    async fn claim_final(
+        &self,
+        crawl_id: Uuid,
+        final_id: Uuid,
+        task_id: Uuid,
+    ) -> Result<Option<Uuid>, StoreError>;
+
     /// Deletes every key of a crawl. Returns false when it did not exist.
     async fn delete(&self, crawl_id: Uuid) -> Result<bool, StoreError>;
 }

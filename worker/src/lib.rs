@@ -279,7 +279,10 @@ impl Tasks {
             self.release(lease.clone(), pace).await;
         }
         let outcome = match fetched {
-            Ok((extractor, page)) => self.extract(extractor, page).await,
+            Ok((extractor, page)) => match self.keeps_page(task, &page.final_url).await {
+                Ok(()) => self.extract(extractor, page).await,
+                Err(failure) => Err(failure),
+            },
             Err(failure) => Err(failure),
         };
         let mut retry = None;
@@ -332,6 +335,41 @@ impl Tasks {
         Ok((extractor, page))
     }
 
+    /// Whether this task keeps the page its redirects led to: a page reached
+    /// by several URLs counts once, under its own URL when the crawl has it
+    /// as a task, else under the first task that landed on it.
+    async fn keeps_page(&self, task: &Task, landed: &Url) -> Result<(), Failure> {
+        let mut landed = landed.clone();
+        landed.set_fragment(None);
+        if landed.as_str() == task.url {
+            return Ok(());
+        }
+        // Where redirects lead counts as the link rule counts a link: its
+        // canonical URL, query and fragment dropped.
+        landed.set_query(None);
+        let final_id = message::task_id(task.crawl_id, landed.as_str());
+        match self
+            .store
+            .claim_final(task.crawl_id, final_id, task.task_id)
+            .await
+        {
+            Ok(Some(keeper)) if keeper != task.task_id => Err(Failure {
+                status: Some(200),
+                reason: REDIRECTED_TO_A_COUNTED_PAGE.to_owned(),
+                retry: None,
+                pace: Pace::Normal,
+            }),
+            Ok(_) => Ok(()),
+            // Not known yet whose page it is: try again later.
+            Err(error) => Err(Failure {
+                status: None,
+                reason: format!("store unavailable: {error}"),
+                retry: Some(Retry { after: None }),
+                pace: Pace::Normal,
+            }),
+        }
+    }
+
     /// Parses a fetched page on the bounded blocking pool.
     async fn extract(
         &self,
@@ -351,6 +389,11 @@ impl Tasks {
         Ok((page.final_url, extracted))
     }
 }
+
+/// The reason recorded for a task whose redirects led to a page the crawl
+/// counts under another task (its own URL's, or the first to land on it).
+pub const REDIRECTED_TO_A_COUNTED_PAGE: &str =
+    "redirects to a page the crawl counts under another URL";
 
 /// Longest wait before a retry, whatever the server asks.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);

@@ -3,7 +3,8 @@
 --
 -- KEYS: 1 meta hash, 2 tasks hash (task id -> "parent|depth|url"), 3 state hash
 --       (task id -> s|d|f), 4 tally hash (tag -> pages), 5 expanded set (task ids
---       whose children were published).
+--       whose children were published), 6 finals hash (task ids of pages that
+--       another task reached by redirect and keeps: never claimed as links).
 -- ARGV: 1 task id or '', 2 outcome code 'd' or 'f', 3 now in ms,
 --       4 number of tags, then the tags,
 --       then the number of children, then per child: task id, claim record.
@@ -47,7 +48,9 @@ for j = 0, nchildren - 1 do
   local ctid = ARGV[i + 2 * j]
   local record = ARGV[i + 2 * j + 1]
   local existing = redis.call('HGET', KEYS[2], ctid)
-  if not existing then
+  if not existing and redis.call('HEXISTS', KEYS[6], ctid) == 1 then
+    -- Already in the crawl as the page a redirect led to.
+  elseif not existing then
     if max_pages == 0 or created < max_pages then
       redis.call('HSET', KEYS[2], ctid, record)
       created = created + 1

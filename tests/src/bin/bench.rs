@@ -11,6 +11,7 @@
 //!
 //! usage: bench [--pages N] [--latencies 0,100] [--dask-pages N] [--no-python]
 //!              [--crawlq-only] [--page-kb K] [--worker-concurrency N] [--rounds N]
+//!              [--polite] [--hosts N]
 //!        bench raw SEED_URL [--concurrency N] [--tree]
 //!        bench engines [--pages N]
 //!
@@ -19,6 +20,11 @@
 //! `--rounds N` runs the Rust systems N times, interleaved, and reports each
 //! one's median round (the Python baselines run once): on a shared machine
 //! whose speed drifts, interleaved medians compare like with like.
+//! crawlq runs with its per-host limits off (`--host-concurrency 0`), to
+//! compare raw speed with the other systems; `--polite` keeps crawlq's
+//! defaults (4 requests in flight per host, robots.txt). `--hosts N` serves
+//! the site on N loopback addresses (127.0.0.1 to 127.0.0.N, each a host of
+//! its own) and seeds the crawl on each: crawlq alone, distributed and local.
 //! `raw --tree` extracts with the tree engine alone (the code before the
 //! streaming engine, for profiles before and after); `engines` times both
 //! extraction engines on the fixture site's pages, in memory, one core.
@@ -58,6 +64,14 @@ async fn main() {
     let page_kb = flag(&args, "--page-kb");
     let rounds = flag(&args, "--rounds").unwrap_or(1).max(1);
     let worker_concurrency = flag(&args, "--worker-concurrency");
+    let hosts = flag(&args, "--hosts").unwrap_or(1).clamp(1, 250);
+    let crawlq_only = crawlq_only || hosts > 1;
+    let python = python && hosts == 1;
+    let politeness: &[&str] = if args.iter().any(|a| a == "--polite") {
+        &[]
+    } else {
+        &["--host-concurrency", "0"]
+    };
     let latencies: Vec<u64> = args
         .iter()
         .position(|a| a == "--latencies")
@@ -84,22 +98,43 @@ async fn main() {
                 kb.to_string(),
             ]);
         }
+        for host in 1..=hosts {
+            site_args.extend(["--bind".to_owned(), format!("127.0.0.{host}")]);
+        }
         let site_args: Vec<&str> = site_args.iter().map(String::as_str).collect();
         let site = Site::start(&site_args).await;
-        let truth = site.truth(&["/questions/tagged/python"]).await;
-        let seed = format!("{}/questions/tagged/python", site.base);
+        let mut truth = site.truth(&["/questions/tagged/python"]).await;
+        for base in site.bases.iter().skip(1) {
+            let more = site.truth_at(base, &["/questions/tagged/python"]).await;
+            for (tag, n) in more.tag_counts {
+                *truth.tag_counts.entry(tag).or_insert(0) += n;
+            }
+        }
+        let seeds: Vec<String> = site
+            .bases
+            .iter()
+            .map(|base| format!("{base}/questions/tagged/python"))
+            .collect();
+        let seed = seeds[0].clone();
+        let mut crawl_args: Vec<&str> = seeds.iter().map(String::as_str).collect();
+        crawl_args.extend_from_slice(politeness);
         let site_pid = site.pid();
         let mut runs = Vec::new();
         for round in 0..rounds {
             let mut rows = vec![
                 with_site_cpu(
                     site_pid,
-                    distributed(&seed, &truth.tag_counts, latency, worker_concurrency),
+                    distributed(&crawl_args, &truth.tag_counts, latency, worker_concurrency),
                 )
                 .await,
             ];
+            // Several hosts: crawlq only, in both of its modes.
+            if hosts > 1 || !crawlq_only {
+                rows.push(
+                    with_site_cpu(site_pid, local(&crawl_args, &truth.tag_counts, latency)).await,
+                );
+            }
             if !crawlq_only {
-                rows.push(with_site_cpu(site_pid, local(&seed, &truth.tag_counts, latency)).await);
                 rows.push(
                     with_site_cpu(
                         site_pid,
@@ -360,7 +395,7 @@ fn tally_check(got: &BTreeMap<String, u64>, truth: &BTreeMap<String, u64>) -> St
 }
 
 async fn distributed(
-    seed: &str,
+    crawl_args: &[&str],
     truth: &BTreeMap<String, u64>,
     latency: u64,
     concurrency: Option<usize>,
@@ -382,7 +417,9 @@ async fn distributed(
     let memory0 = redis_used_memory().await;
     let (report, producer_cpu, _) = timed(
         env.command("producer")
-            .args(["crawl", seed, "--wait", "--json", "--quiet"]),
+            .arg("crawl")
+            .args(crawl_args)
+            .args(["--wait", "--json", "--quiet"]),
     )
     .await;
     let (_, report): (String, Report) = report.id_and_json();
@@ -441,11 +478,13 @@ async fn redis_used_memory() -> u64 {
         .unwrap_or(0)
 }
 
-async fn local(seed: &str, truth: &BTreeMap<String, u64>, latency: u64) -> Row {
+async fn local(crawl_args: &[&str], truth: &BTreeMap<String, u64>, latency: u64) -> Row {
     let env = TestEnv::new("bench-local");
     let (out, cpu, rss) = timed(
         env.command("producer")
-            .args(["crawl", "--local", seed, "--json", "--quiet"]),
+            .args(["crawl", "--local"])
+            .args(crawl_args)
+            .args(["--json", "--quiet"]),
     )
     .await;
     let (_, report): (String, Report) = out.id_and_json();

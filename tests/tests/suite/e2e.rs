@@ -261,3 +261,67 @@ async fn two_crawls_at_once_on_one_stack_do_not_mix() {
     assert_matches_truth(&report_a, &a.truth(&[SEED]).await);
     assert_matches_truth(&report_b, &b.truth(&["/questions/tagged/rust"]).await);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn urls_redirecting_to_one_page_count_it_once_in_either_mode() {
+    let site = Site::start(&[
+        "--pages", "100", "--seed", "41", "--min-kb", "2", "--max-kb", "4",
+    ])
+    .await;
+    let truth = site.truth(&[SEED]).await;
+    let mut questions = truth
+        .pages
+        .iter()
+        .filter(|(url, page)| page.status == 200 && url.contains("/questions/1"));
+    let (a, page_a) = questions.next().unwrap();
+    let (b, page_b) = questions.next().unwrap();
+    let redirect = |to: &str| format!("{}/__redirect?to={to}", site.base);
+    // Two URLs land on A, which the crawl has under no URL of its own: the
+    // first to land keeps it. One lands on B, which is in the list itself:
+    // B's own task keeps it.
+    let (to_a, to_a_again, to_b) = (
+        redirect(a),
+        redirect(&format!("{a}%23answers")),
+        redirect(b),
+    );
+    let list: String = [&to_a, &to_a_again, b, &to_b]
+        .iter()
+        .map(|url| format!("{url}\n"))
+        .collect();
+    let mut env = TestEnv::new("redirects");
+    env.start_stack(2, 1);
+    let file = env.log_dir.join("urls.txt");
+    std::fs::write(&file, list).unwrap();
+    let file = file.to_str().unwrap();
+    let mut reports = Vec::new();
+    for local in [false, true] {
+        let mut args = vec!["submit", "--urls", file, "--json", "--quiet"];
+        args.push(if local { "--local" } else { "--wait" });
+        let out = env.producer(&args, CRAWL_LIMIT).await;
+        let (_, report): (String, Report) = out.assert_success().id_and_json();
+        reports.push(report);
+    }
+    for report in &reports {
+        let page = |url: &str| report.pages.iter().find(|p| p.url == url).unwrap();
+        let counted = worker::REDIRECTED_TO_A_COUNTED_PAGE;
+        let (first, second) = (page(&to_a), page(&to_a_again));
+        let kept: Vec<_> = [first, second]
+            .into_iter()
+            .filter(|p| p.error.is_none())
+            .collect();
+        assert_eq!(
+            kept.len(),
+            1,
+            "one of the two keeps A: {first:?} {second:?}"
+        );
+        assert_eq!(kept[0].tags, page_a.tags);
+        assert_eq!(page(b).tags, page_b.tags, "B's own task keeps B");
+        assert_eq!(page(&to_b).error.as_deref(), Some(counted));
+        assert_eq!(report.failures.get(counted).copied(), Some(2), "{report:?}");
+        let mut tally: BTreeMap<String, u64> = BTreeMap::new();
+        for tag in page_a.tags.iter().chain(&page_b.tags) {
+            *tally.entry(tag.clone()).or_insert(0) += 1;
+        }
+        assert_eq!(report.tag_counts, tally, "A and B counted once each");
+    }
+}

@@ -322,9 +322,55 @@ async fn hosts_contract(store: Arc<dyn Store>) {
     assert_eq!(again[0].entry, politeness::entry(single, "t2"));
 }
 
+/// Pages reached by redirect: the page's own task keeps it when the crawl has
+/// one, else the first task to land on it, and such a page is never claimed
+/// again as a link.
+async fn finals_contract(store: Arc<dyn Store>) {
+    let spec = spec(None);
+    let id = spec.crawl_id;
+    let seed = claim(id, "http://s/seed", 0);
+    store.create_crawl(&spec, &[seed.clone()]).await.unwrap();
+    let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+    assert_eq!(
+        store.claim_final(id, seed.task_id, first).await.unwrap(),
+        Some(seed.task_id),
+        "a page with its own task is kept by it"
+    );
+    let landed = claim(id, "http://s/landed", 1);
+    assert_eq!(
+        store.claim_final(id, landed.task_id, first).await.unwrap(),
+        Some(first)
+    );
+    assert_eq!(
+        store.claim_final(id, landed.task_id, second).await.unwrap(),
+        Some(first),
+        "the first to land keeps it"
+    );
+    let other = claim(id, "http://s/other", 1);
+    let applied = store
+        .apply(&result(id, &seed, &["a"]), &[landed.clone(), other.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        applied.publish,
+        vec![1],
+        "the landed page is not claimed as a link"
+    );
+    assert_eq!(
+        store
+            .claim_final(Uuid::new_v4(), landed.task_id, first)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store.delete(id).await.unwrap());
+}
+
 #[tokio::test]
 async fn memory_store_keeps_the_contract() {
-    contract(Arc::new(MemoryStore::new())).await;
+    let store = Arc::new(MemoryStore::new());
+    contract(store.clone()).await;
+    finals_contract(store).await;
 }
 
 #[tokio::test]
@@ -347,5 +393,7 @@ async fn redis_store_keeps_the_contract() {
     let store = RedisStore::connect(&crawlq_tests::redis_url(), &env.prefix)
         .await
         .unwrap();
-    contract(Arc::new(store)).await;
+    let store = Arc::new(store);
+    contract(store.clone()).await;
+    finals_contract(store).await;
 }
