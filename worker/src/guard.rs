@@ -25,16 +25,18 @@ pub enum AllowPrivate {
 }
 
 impl AllowPrivate {
-    /// Parses the `--allow-private` values: an empty value, `all` or `*`
-    /// opens everything; otherwise each is a `HOST:PORT` target.
+    /// Parses the `--allow-private` values (the flag alone gives `all`):
+    /// `all` or `*` opens everything; otherwise each is a `HOST:PORT` target.
+    /// Empty values are skipped, so an empty `WORKER_ALLOW_PRIVATE` (as
+    /// docker compose passes an unset variable) opens nothing.
     pub fn parse(values: &[String]) -> Result<Self, String> {
-        if values.is_empty() {
-            return Ok(Self::Nothing);
-        }
         let mut targets = Vec::new();
         for value in values {
             let value = value.trim();
-            if matches!(value, "" | "all" | "*" | "true") {
+            if value.is_empty() {
+                continue;
+            }
+            if matches!(value, "all" | "*") {
                 return Ok(Self::Everything);
             }
             let url = Url::parse(&format!("http://{value}/"))
@@ -51,6 +53,9 @@ impl AllowPrivate {
                 ));
             };
             targets.push(target_of(&url).unwrap_or_default());
+        }
+        if targets.is_empty() {
+            return Ok(Self::Nothing);
         }
         Ok(Self::Targets(targets))
     }
@@ -289,7 +294,12 @@ mod tests {
         let url = |u: &str| Url::parse(u).unwrap();
         assert_eq!(AllowPrivate::parse(&[]).unwrap(), AllowPrivate::Nothing);
         assert_eq!(
-            AllowPrivate::parse(&["".into()]).unwrap(),
+            AllowPrivate::parse(&["".into(), " ".into()]).unwrap(),
+            AllowPrivate::Nothing,
+            "an empty variable opens nothing"
+        );
+        assert_eq!(
+            AllowPrivate::parse(&["all".into()]).unwrap(),
             AllowPrivate::Everything
         );
         let some = AllowPrivate::parse(&["127.0.0.1:8080".into(), "LocalHost:80".into()]).unwrap();

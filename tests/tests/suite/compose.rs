@@ -86,6 +86,11 @@ fn compose_file_describes_a_scalable_stack_with_real_settings() {
     }
     assert_eq!(compose["services"]["worker"]["command"][0], "worker");
     assert_eq!(
+        compose["services"]["worker"]["environment"]["WORKER_ALLOW_PRIVATE"],
+        "${WORKER_ALLOW_PRIVATE:-}",
+        "workers reach no private address unless the operator says so"
+    );
+    assert_eq!(
         compose["services"]["aggregator"]["command"][0],
         "aggregator"
     );

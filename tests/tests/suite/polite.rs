@@ -176,6 +176,31 @@ async fn a_throttled_host_pauses_for_the_fleet_while_the_other_goes_on() {
     env.start_stack(2, 1);
     let seeds = [format!("{fast}{SEED}"), format!("{slow}{SEED}")];
     let crawl_id = start(&env, &["crawl", &seeds[0], &seeds[1]]).await;
+    // `status` shows the throttled host while its pause lasts.
+    let mut shown = false;
+    for _ in 0..100 {
+        let out = env.producer(&["status", &crawl_id, "--json"], LIMIT).await;
+        let status: serde_json::Value = serde_json::from_str(&out.assert_success().stdout).unwrap();
+        let hosts = status["hosts"].as_array().cloned().unwrap_or_default();
+        if hosts
+            .iter()
+            .any(|h| h["origin"] == slow.as_str() && h["paused_ms"].as_u64() > Some(1000))
+        {
+            let text = env.producer(&["status", &crawl_id], LIMIT).await;
+            let line = format!("{slow}: ");
+            assert!(
+                text.stdout
+                    .lines()
+                    .any(|l| l.contains(&line) && l.contains("throttled for")),
+                "{}",
+                text.stdout
+            );
+            shown = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(shown, "status showed the throttled host");
     let report = report(&env, &crawl_id).await;
     assert_exact(&report, &truth);
 

@@ -329,7 +329,10 @@ async fn finals_contract(store: Arc<dyn Store>) {
     let spec = spec(None);
     let id = spec.crawl_id;
     let seed = claim(id, "http://s/seed", 0);
-    store.create_crawl(&spec, std::slice::from_ref(&seed)).await.unwrap();
+    store
+        .create_crawl(&spec, std::slice::from_ref(&seed))
+        .await
+        .unwrap();
     let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
     assert_eq!(
         store.claim_final(id, seed.task_id, first).await.unwrap(),
