@@ -44,7 +44,6 @@ use crate::fetch::{FetchError, Fetcher, Limits, Page};
 use crate::guard::AllowPrivate;
 use crate::polite::{Admission, Gate, Lease};
 use crawlq_core::politeness::Pace;
-use crawlq_core::robots::BLOCKED_BY_ROBOTS;
 
 /// The worker's settings (flags, or the env names docker-compose.yml sets).
 #[derive(Debug, Clone, Args)]
@@ -553,10 +552,9 @@ impl Tasks {
                 Disposition::Ack
             }
             Ok(Admission::Handed) => Disposition::Ack,
-            Ok(Admission::Blocked) => {
+            Ok(Admission::Blocked(lease)) => {
                 drop(fetch_slot);
-                let result = failed_result(&task, BLOCKED_BY_ROBOTS.to_owned());
-                self.complete(task.rules, result).await
+                self.finish_blocked(&task, lease).await
             }
             Err(error) => {
                 warn!(%error, "store unavailable at the host's gate: task goes back to the queue");

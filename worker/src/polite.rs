@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crawlq_core::consume::Disposition;
 use crawlq_core::links::origin;
 use crawlq_core::message::{PageResult, Task};
 use crawlq_core::politeness::{self, Acquire, Dispatched, Grant, Pace, RENEW_EVERY, SWEEP_EVERY};
@@ -46,8 +47,19 @@ pub(crate) enum Admission {
     /// Queued in the store, or gone (an expired reservation's other copy
     /// runs): nothing left to do here.
     Handed,
-    /// robots.txt disallows it: recorded without a fetch.
+    /// robots.txt disallows it: recorded without a fetch; the lane held
+    /// (if any) is given back once that record is confirmed.
+    Blocked(Option<Lease>),
+}
+
+/// What follows a granted lane once robots.txt is known.
+enum AfterGo {
+    /// Fetch the page with it.
+    Fetch,
+    /// robots.txt disallows the page.
     Blocked,
+    /// The lane went to robots.txt: ask again with it for the page.
+    Again,
 }
 
 /// Parsed robots.txt records kept per process before the cache is cleared.
@@ -148,10 +160,7 @@ impl Tasks {
                 .then(|| self.gate.cached_robots(task.crawl_id, &origin))
                 .flatten();
             if robots.as_ref().is_some_and(|robots| !robots.allows(&url)) {
-                if let Some(lease) = reserved.take() {
-                    self.release(lease, Pace::Unused).await;
-                }
-                return Ok(Admission::Blocked);
+                return Ok(Admission::Blocked(reserved.take()));
             }
             let free = limits.host_concurrency == 0 && limits.host_delay_ms == 0;
             if free && reserved.is_none() && (!limits.robots || robots.is_some()) {
@@ -162,43 +171,35 @@ impl Tasks {
                 id: Uuid::new_v4().simple().to_string(),
                 durable,
             };
+            // The store takes the reserved lease, or it expires: either way
+            // this worker no longer renews it.
+            let old = reserved.take();
+            if let Some(old) = &old {
+                self.gate.forget(old);
+            }
             let ask = Acquire {
                 origin: &origin,
                 crawl_id: task.crawl_id,
                 lease: &lease.id,
-                reserved: reserved.as_ref().map(|lease| lease.id.as_str()),
+                reserved: old.as_ref().map(|lease| lease.id.as_str()),
                 limits,
                 entry: &entry,
                 durable,
             };
-            let grant = self.store.acquire(&ask).await?;
-            if let Some(old) = reserved.take() {
-                self.gate.forget(&old);
-            }
-            match grant {
+            match self.store.acquire(&ask).await? {
                 Grant::Go { fetch_robots } => {
                     self.gate.hold(&lease);
-                    if !limits.robots || robots.is_some() {
-                        // robots.txt was checked above.
-                        return Ok(Admission::Go(Some(lease)));
-                    }
-                    if !fetch_robots
-                        && let Some(record) = self.store.robots(task.crawl_id, &origin).await?
-                        && let Some(rules) = self.gate.keep_robots(task.crawl_id, &origin, &record)
-                    {
-                        if rules.allows(&url) {
-                            return Ok(Admission::Go(Some(lease)));
+                    let known = !limits.robots || robots.is_some();
+                    match self.after_go(task, &url, fetch_robots, known).await {
+                        Ok(AfterGo::Fetch) => return Ok(Admission::Go(Some(lease))),
+                        Ok(AfterGo::Blocked) => return Ok(Admission::Blocked(Some(lease))),
+                        Ok(AfterGo::Again) => reserved = Some(lease),
+                        Err(error) => {
+                            // The lease expires, and a durable task goes back to its host.
+                            self.gate.forget(&lease);
+                            return Err(error);
                         }
-                        self.release(lease, Pace::Unused).await;
-                        return Ok(Admission::Blocked);
                     }
-                    // This request fetches robots.txt: its crawl's turn, or
-                    // the record is missing or unreachable.
-                    let record = self.fetch_robots(task.crawl_id, &url, &origin).await?;
-                    self.gate.keep_robots(task.crawl_id, &origin, &record);
-                    // The lane went to robots.txt: ask again with it for the
-                    // page (checked against the rules at the top).
-                    reserved = Some(lease);
                 }
                 Grant::Later(wait) => {
                     self.gate.hold(&lease);
@@ -213,6 +214,50 @@ impl Tasks {
                 Grant::Parked | Grant::Gone => return Ok(Admission::Handed),
             }
         }
+    }
+
+    /// Decides what a granted lane is for: the page, when robots.txt is
+    /// `known` here or stored and allows it; else robots.txt itself.
+    async fn after_go(
+        &self,
+        task: &Task,
+        url: &Url,
+        fetch_robots: bool,
+        known: bool,
+    ) -> Result<AfterGo, StoreError> {
+        if known {
+            // robots.txt was checked before asking.
+            return Ok(AfterGo::Fetch);
+        }
+        let origin = origin(url);
+        if !fetch_robots
+            && let Some(record) = self.store.robots(task.crawl_id, &origin).await?
+            && let Some(rules) = self.gate.keep_robots(task.crawl_id, &origin, &record)
+        {
+            return Ok(if rules.allows(url) {
+                AfterGo::Fetch
+            } else {
+                AfterGo::Blocked
+            });
+        }
+        // This request fetches robots.txt: its crawl's turn, or the record
+        // is missing or unreachable. The rules are checked when it asks again.
+        let record = self.fetch_robots(task.crawl_id, url, &origin).await?;
+        self.gate.keep_robots(task.crawl_id, &origin, &record);
+        Ok(AfterGo::Again)
+    }
+
+    /// Records a page robots.txt disallows, then gives back the lane it held.
+    pub(crate) async fn finish_blocked(&self, task: &Task, lease: Option<Lease>) -> Disposition {
+        let disposition = self.complete(task.rules.clone(), blocked(task)).await;
+        if let Some(lease) = lease {
+            if disposition == Disposition::Ack {
+                self.release(lease, Pace::Unused).await;
+            } else {
+                self.gate.forget(&lease);
+            }
+        }
+        disposition
     }
 
     /// Fetches a host's robots.txt under the lane held, stores what it says
@@ -342,9 +387,9 @@ impl Tasks {
                 self.detached
                     .spawn(self.clone().run_reserved(task, lease, wait));
             }
-            Ok(Admission::Blocked) => {
-                let rules = task.rules.clone();
-                self.complete(rules, blocked(&task)).await;
+            Ok(Admission::Blocked(lease)) => {
+                drop(fetch_slot);
+                self.finish_blocked(&task, lease).await;
             }
             Ok(Admission::Handed) => {}
             Err(error) => {
