@@ -205,24 +205,26 @@ pub trait Hosts: Send + Sync {
     async fn host_views(&self, origins: &[String]) -> Result<Vec<HostView>, StoreError>;
 }
 
-/// The form a waiting task takes in the store: `C|D|R|` then the task
-/// message, where C is the host concurrency, D the host delay in ms and R 1
-/// when the crawl obeys robots.txt, so the store can pace it without decoding it.
-pub fn entry(limits: Politeness, task_json: &str) -> String {
+/// The form a waiting task takes in the store: `C|D|R|ID|` then the task
+/// message, where C is the host concurrency, D the host delay in ms, R 1
+/// when the crawl obeys robots.txt and ID the task id, so the store can pace
+/// it, and keep one copy of it, without decoding it.
+pub fn entry(limits: Politeness, task_id: &str, task_json: &str) -> String {
     format!(
-        "{}|{}|{}|{task_json}",
+        "{}|{}|{}|{task_id}|{task_json}",
         limits.host_concurrency,
         limits.host_delay_ms,
         u8::from(limits.robots)
     )
 }
 
-/// Splits an [`entry`] into its limits and task message.
-pub fn parse_entry(entry: &str) -> Option<(Politeness, &str)> {
-    let mut parts = entry.splitn(4, '|');
+/// Splits an [`entry`] into its limits, task id and task message.
+pub fn parse_entry(entry: &str) -> Option<(Politeness, &str, &str)> {
+    let mut parts = entry.splitn(5, '|');
     let host_concurrency = parts.next()?.parse().ok()?;
     let host_delay_ms = parts.next()?.parse().ok()?;
     let robots = parts.next()? == "1";
+    let task_id = parts.next()?;
     let task = parts.next()?;
     Some((
         Politeness {
@@ -230,8 +232,14 @@ pub fn parse_entry(entry: &str) -> Option<(Politeness, &str)> {
             host_delay_ms,
             robots,
         },
+        task_id,
         task,
     ))
+}
+
+/// The task id of an [`entry`] ("" when it has none).
+fn entry_id(entry: &str) -> &str {
+    parse_entry(entry).map_or("", |(_, id, _)| id)
 }
 
 /// The pause after `strikes` 429s in a row without Retry-After.
@@ -273,6 +281,9 @@ struct Host {
     queue: VecDeque<String>,
     /// Lease → the dispatched or reserved task it holds.
     dispatched: HashMap<String, String>,
+    /// Ids of the tasks the store holds for this host (queued or under a
+    /// lease): one copy of each, whatever the broker delivers again.
+    members: std::collections::HashSet<String>,
 }
 
 impl Host {
@@ -337,7 +348,7 @@ impl Book {
         let mut seq = self.seq;
         let host = self.hosts.entry(origin.to_owned()).or_default();
         while let Some(entry) = host.queue.front() {
-            let limits = parse_entry(entry).map_or(Politeness::default(), |(limits, _)| limits);
+            let limits = parse_entry(entry).map_or(Politeness::default(), |(limits, ..)| limits);
             if !host.lanes_free(limits) {
                 wake = host.leases.values().min().copied();
                 break;
@@ -386,13 +397,16 @@ impl Book {
     }
 
     /// Queues a task behind the host (at the front when it had a lane
-    /// reserved: it keeps its place).
+    /// reserved: it keeps its place), unless the store holds it already.
     fn park(&mut self, origin: &str, entry: &str, now: u64, front: bool) -> Grant {
-        let queue = &mut self.host(origin).queue;
+        let host = self.host(origin);
+        if !front && !host.members.insert(entry_id(entry).to_owned()) {
+            return Grant::Parked;
+        }
         if front {
-            queue.push_front(entry.to_owned());
+            host.queue.push_front(entry.to_owned());
         } else {
-            queue.push_back(entry.to_owned());
+            host.queue.push_back(entry.to_owned());
         }
         // The next release or an expiry dispatches it; a sweep looks now in
         // case neither is coming (a pause with no request in flight).
@@ -411,6 +425,10 @@ impl Book {
                 return Grant::Gone;
             }
             host.dispatched.remove(reserved);
+        } else if host.members.contains(entry_id(ask.entry)) {
+            // A copy of a task the store holds (its message came again): the
+            // held one runs.
+            return Grant::Parked;
         }
         let mut fetch_robots = false;
         if limits.robots && !self.robots_known(ask.crawl_id, ask.origin, now) {
@@ -445,6 +463,7 @@ impl Book {
             host.leases.insert(ask.lease.to_owned(), at + lease_ms);
             host.dispatched
                 .insert(ask.lease.to_owned(), ask.entry.to_owned());
+            host.members.insert(entry_id(ask.entry).to_owned());
             host.tail = host.tail.max(at + host.delay(limits));
             return Grant::Later(Duration::from_millis(at - now));
         }
@@ -452,6 +471,7 @@ impl Book {
         if ask.durable {
             host.dispatched
                 .insert(ask.lease.to_owned(), ask.entry.to_owned());
+            host.members.insert(entry_id(ask.entry).to_owned());
         }
         host.next = now + host.delay(limits);
         host.tail = host.tail.max(host.next);
@@ -495,7 +515,9 @@ impl Hosts for MemoryHosts {
         let mut book = self.lock()?;
         let host = book.host(origin);
         host.leases.remove(lease);
-        host.dispatched.remove(lease);
+        if let Some(entry) = host.dispatched.remove(lease) {
+            host.members.remove(entry_id(&entry));
+        }
         host.pace(pace, now);
         host.purge(now);
         let mut out = Vec::new();
@@ -615,13 +637,13 @@ mod tests {
             host_delay_ms: 250,
             robots: true,
         };
-        let entry = entry(limits, r#"{"url":"http://a|b"}"#);
-        assert_eq!(entry, r#"2|250|1|{"url":"http://a|b"}"#);
+        let entry = entry(limits, "id", r#"{"url":"http://a|b"}"#);
+        assert_eq!(entry, r#"2|250|1|id|{"url":"http://a|b"}"#);
         assert_eq!(
             parse_entry(&entry),
-            Some((limits, r#"{"url":"http://a|b"}"#))
+            Some((limits, "id", r#"{"url":"http://a|b"}"#))
         );
-        assert_eq!(parse_entry("x|1|1|{}"), None);
+        assert_eq!(parse_entry("x|1|1|id|{}"), None);
     }
 
     #[test]

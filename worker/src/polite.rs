@@ -153,7 +153,11 @@ impl Tasks {
         };
         let origin = origin(&url);
         let durable = reserved.as_ref().is_some_and(|lease| lease.durable);
-        let entry = politeness::entry(limits, &serde_json::to_string(task).unwrap_or_default());
+        let entry = politeness::entry(
+            limits,
+            &task.task_id.to_string(),
+            &serde_json::to_string(task).unwrap_or_default(),
+        );
         loop {
             let robots = limits
                 .robots
@@ -312,7 +316,7 @@ impl Tasks {
         };
         for one in dispatched {
             let Some(task) = politeness::parse_entry(&one.entry)
-                .and_then(|(_, json)| serde_json::from_str::<Task>(json).ok())
+                .and_then(|(_, _, json)| serde_json::from_str::<Task>(json).ok())
             else {
                 warn!(origin = %one.origin, "an undecodable queued task: dropped");
                 continue;

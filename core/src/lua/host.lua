@@ -8,6 +8,8 @@
 --   P:host:O:leases      zset: lease -> expiry (ms)
 --   P:host:O:queue       list: waiting tasks (entries "C|D|R|task")
 --   P:host:O:dispatched  hash: lease -> the entry it reserves a lane for
+--   P:host:O:members     set: ids of the tasks held in queue or dispatched
+--                        (one copy each, whatever the broker delivers again)
 --   P:hosts:wake         zset: origin -> when a sweep should look at it
 --   P:hosts:seq          counter for dispatched leases
 --   P:crawl:ID:robots    hash: origin -> robots.txt record; '~' .. origin ->
@@ -31,12 +33,21 @@ local function keys(origin)
   return h, h .. ':leases', h .. ':queue', h .. ':dispatched'
 end
 
+local function members_of(origin)
+  return P .. ':host:' .. origin .. ':members'
+end
+
+-- The task id of an entry "C|D|R|ID|task".
+local function id_of(entry)
+  return string.match(entry, '^%d+|%d+|%d|([^|]*)|') or ''
+end
+
 local function num(value)
   return tonumber(value or '0') or 0
 end
 
 local function header(entry)
-  local c, d, r = string.match(entry, '^(%d+)|(%d+)|(%d)|')
+  local c, d, r = string.match(entry, '^(%d+)|(%d+)|(%d)|[^|]*|')
   return tonumber(c or '0'), tonumber(d or '0'), r == '1'
 end
 
@@ -120,6 +131,9 @@ end
 -- a sweep looks at the host soon in case no release is coming.
 local function park(origin, entry, front)
   local _, _, Q, _ = keys(origin)
+  if not front and redis.call('SADD', members_of(origin), id_of(entry)) == 0 then
+    return {'parked'}
+  end
   if front then redis.call('LPUSH', Q, entry) else redis.call('RPUSH', Q, entry) end
   redis.call('ZADD', WAKE, 'LT', now, origin)
   return {'parked'}
@@ -154,6 +168,9 @@ if op == 'acquire' then
   if is_reserved then
     if redis.call('ZREM', L, reserved) == 0 then return {'gone'} end
     redis.call('HDEL', D, reserved)
+  elseif redis.call('SISMEMBER', members_of(origin), id_of(entry)) == 1 then
+    -- A copy of a task the store holds (its message came again): the held one runs.
+    return {'parked'}
   end
   local fetch_robots = false
   if robots then
@@ -184,6 +201,7 @@ if op == 'acquire' then
   if at > now then
     redis.call('ZADD', L, at + LEASE, lease)
     redis.call('HSET', D, lease, entry)
+    redis.call('SADD', members_of(origin), id_of(entry))
     watch(origin, at + LEASE)
     redis.call('HSET', H, 'tail', math.max(num(redis.call('HGET', H, 'tail')), at + delay))
     return {'later', at - now}
@@ -191,6 +209,7 @@ if op == 'acquire' then
   redis.call('ZADD', L, now + LEASE, lease)
   if durable then
     redis.call('HSET', D, lease, entry)
+    redis.call('SADD', members_of(origin), id_of(entry))
     watch(origin, now + LEASE)
   end
   redis.call('HSET', H, 'next', now + delay)
@@ -203,7 +222,11 @@ if op == 'release' then
   local origin, lease, pace, wait = ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9])
   local H, L, Q, D = keys(origin)
   redis.call('ZREM', L, lease)
-  redis.call('HDEL', D, lease)
+  local held = redis.call('HGET', D, lease)
+  if held then
+    redis.call('HDEL', D, lease)
+    redis.call('SREM', members_of(origin), id_of(held))
+  end
   pace_host(H, pace, wait, tonumber(ARGV[10]), tonumber(ARGV[11]))
   purge(L, Q, D)
   local out = {}

@@ -210,7 +210,7 @@ async fn hosts_contract(store: Arc<dyn Store>) {
                 origin.to_owned(),
                 lease.to_owned(),
                 reserved.map(str::to_owned),
-                politeness::entry(limits, task),
+                politeness::entry(limits, task, task),
             );
             let store = store.clone();
             async move {
@@ -237,9 +237,13 @@ async fn hosts_contract(store: Arc<dyn Store>) {
     assert_eq!(ask(&one, "a", None, single, "t1").await, go);
     assert_eq!(ask(&one, "b", None, single, "t2").await, Grant::Parked);
     assert_eq!(ask(&one, "c", None, single, "t3").await, Grant::Parked);
+    // The broker delivers a queued task again: the store keeps one copy.
+    assert_eq!(ask(&one, "b'", None, single, "t2").await, Grant::Parked);
+    let views = store.host_views(std::slice::from_ref(&one)).await.unwrap();
+    assert_eq!((views[0].in_flight, views[0].queued), (1, 2));
     let handed = store.release(&one, "a", Pace::Normal).await.unwrap();
     assert_eq!(handed.len(), 1, "one lane frees one queued task");
-    assert_eq!(handed[0].entry, politeness::entry(single, "t2"));
+    assert_eq!(handed[0].entry, politeness::entry(single, "t2", "t2"));
     assert!(handed[0].after < Duration::from_millis(5));
     assert_eq!(
         ask(&one, "b2", Some(&handed[0].lease), single, "t2").await,
@@ -308,7 +312,7 @@ async fn hosts_contract(store: Arc<dyn Store>) {
     let handed = store.sweep().await.unwrap();
     let mine: Vec<_> = handed.iter().filter(|d| d.origin == dead).collect();
     assert_eq!(mine.len(), 1, "{handed:?}");
-    assert_eq!(mine[0].entry, politeness::entry(single, "t2"));
+    assert_eq!(mine[0].entry, politeness::entry(single, "t2", "t2"));
     // That worker dies too: the task comes back once more.
     tokio::time::sleep(LEASE + Duration::from_millis(700)).await;
     let again: Vec<_> = store
@@ -319,7 +323,7 @@ async fn hosts_contract(store: Arc<dyn Store>) {
         .filter(|d| d.origin == dead)
         .collect();
     assert_eq!(again.len(), 1);
-    assert_eq!(again[0].entry, politeness::entry(single, "t2"));
+    assert_eq!(again[0].entry, politeness::entry(single, "t2", "t2"));
 }
 
 /// Pages reached by redirect: the page's own task keeps it when the crawl has
