@@ -10,11 +10,10 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::message::{Outcome, PageResult};
-use crate::politeness::{Acquire, Dispatched, Grant, HostView, Hosts, MemoryHosts, Pace};
+use crate::politeness::{Hosts, MemoryHosts};
 use crate::report::{
     ClaimRecord, Counters, CrawlStatus, PageRecord, Report, TaskState, TaskView, now_ms,
 };
-use crate::robots::RobotsRecord;
 use crate::store::{Applied, Claim, CrawlSpec, Start, Store, StoreError};
 
 /// Per-task state codes, as in Redis.
@@ -136,6 +135,10 @@ impl MemoryStore {
 
 #[async_trait]
 impl Store for MemoryStore {
+    fn hosts(&self) -> &dyn Hosts {
+        &self.hosts
+    }
+
     async fn create_crawl(
         &self,
         spec: &CrawlSpec,
@@ -322,54 +325,5 @@ impl Store for MemoryStore {
     async fn delete(&self, crawl_id: Uuid) -> Result<bool, StoreError> {
         self.hosts.forget(crawl_id);
         Ok(self.lock()?.remove(&crawl_id).is_some())
-    }
-}
-
-#[async_trait]
-impl Hosts for MemoryStore {
-    async fn acquire(&self, ask: &Acquire<'_>) -> Result<Grant, StoreError> {
-        self.hosts.acquire(ask).await
-    }
-
-    async fn release(
-        &self,
-        origin: &str,
-        lease: &str,
-        pace: Pace,
-    ) -> Result<Vec<Dispatched>, StoreError> {
-        self.hosts.release(origin, lease, pace).await
-    }
-
-    async fn sweep(&self) -> Result<Vec<Dispatched>, StoreError> {
-        self.hosts.sweep().await
-    }
-
-    async fn renew(&self, leases: &[(String, String)]) -> Result<(), StoreError> {
-        self.hosts.renew(leases).await
-    }
-
-    async fn robots(
-        &self,
-        crawl_id: Uuid,
-        origin: &str,
-    ) -> Result<Option<RobotsRecord>, StoreError> {
-        self.hosts.robots(crawl_id, origin).await
-    }
-
-    async fn put_robots(
-        &self,
-        crawl_id: Uuid,
-        origin: &str,
-        record: &RobotsRecord,
-        crawl_delay_ms: u64,
-        pace: Pace,
-    ) -> Result<Vec<Dispatched>, StoreError> {
-        self.hosts
-            .put_robots(crawl_id, origin, record, crawl_delay_ms, pace)
-            .await
-    }
-
-    async fn host_views(&self, origins: &[String]) -> Result<Vec<HostView>, StoreError> {
-        self.hosts.host_views(origins).await
     }
 }

@@ -205,6 +205,10 @@ fn status_from_meta(meta: &HashMap<String, String>) -> Result<Option<CrawlStatus
 
 #[async_trait]
 impl Store for RedisStore {
+    fn hosts(&self) -> &dyn crate::politeness::Hosts {
+        self
+    }
+
     async fn create_crawl(
         &self,
         spec: &CrawlSpec,

@@ -115,9 +115,12 @@ pub enum Start {
 }
 
 /// Crawl state, shared by every process of a deployment, and the fleet-wide
-/// per-host politeness that lives beside it ([`crate::politeness::Hosts`]).
+/// per-host politeness that lives beside it ([`Store::hosts`]).
 #[async_trait]
-pub trait Store: crate::politeness::Hosts + Send + Sync {
+pub trait Store: Send + Sync {
+    /// The per-host politeness kept in the same place ([`crate::politeness`]).
+    fn hosts(&self) -> &dyn crate::politeness::Hosts;
+
     /// Records a new crawl and claims its seeds; returns the indices of the seeds to publish.
     async fn create_crawl(
         &self,

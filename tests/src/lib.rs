@@ -50,6 +50,9 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// Longest a test waits for one producer command, a crawl's included.
+pub const CRAWL_LIMIT: Duration = Duration::from_secs(600);
+
 /// One test's own namespace in RabbitMQ and Redis, and its processes.
 /// Dropping it kills the processes and deletes the queues and keys.
 pub struct TestEnv {
@@ -185,6 +188,32 @@ impl TestEnv {
     /// Runs the producer to completion (at most `limit`).
     pub async fn producer(&self, args: &[&str], limit: Duration) -> Output {
         run(self.command("producer").args(args), limit).await
+    }
+
+    /// Starts a crawl (`crawl ...` or `submit ...`) without waiting; returns its id.
+    pub async fn start_crawl(&self, args: &[&str]) -> String {
+        let out = self.producer(args, CRAWL_LIMIT).await;
+        out.assert_success().stdout.trim().to_owned()
+    }
+
+    /// Waits for a crawl to finish (polling `status`) and returns its report.
+    pub async fn wait_report(&self, crawl_id: &str) -> crawlq_core::report::Report {
+        loop {
+            let out = self
+                .producer(&["status", crawl_id, "--json"], CRAWL_LIMIT)
+                .await;
+            let status: serde_json::Value = serde_json::from_str(&out.assert_success().stdout)
+                .unwrap_or_else(|e| panic!("status --json: {e}"));
+            if status["state"] == "finished" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let out = self
+            .producer(&["report", crawl_id, "--json"], CRAWL_LIMIT)
+            .await;
+        serde_json::from_str(&out.assert_success().stdout)
+            .unwrap_or_else(|e| panic!("report --json: {e}"))
     }
 }
 

@@ -153,11 +153,8 @@ impl Tasks {
         };
         let origin = origin(&url);
         let durable = reserved.as_ref().is_some_and(|lease| lease.durable);
-        let entry = politeness::entry(
-            limits,
-            &task.task_id.to_string(),
-            &serde_json::to_string(task).unwrap_or_default(),
-        );
+        // The task as the store would keep it: made once, when first asked for.
+        let mut entry = None;
         loop {
             let robots = limits
                 .robots
@@ -181,16 +178,23 @@ impl Tasks {
             if let Some(old) = &old {
                 self.gate.forget(old);
             }
+            let entry: &str = entry.get_or_insert_with(|| {
+                politeness::entry(
+                    limits,
+                    &task.task_id.to_string(),
+                    &serde_json::to_string(task).unwrap_or_default(),
+                )
+            });
             let ask = Acquire {
                 origin: &origin,
                 crawl_id: task.crawl_id,
                 lease: &lease.id,
                 reserved: old.as_ref().map(|lease| lease.id.as_str()),
                 limits,
-                entry: &entry,
+                entry,
                 durable,
             };
-            match self.store.acquire(&ask).await? {
+            match self.store.hosts().acquire(&ask).await? {
                 Grant::Go { fetch_robots } => {
                     self.gate.hold(&lease);
                     let known = !limits.robots || robots.is_some();
@@ -235,7 +239,7 @@ impl Tasks {
         }
         let origin = origin(url);
         if !fetch_robots
-            && let Some(record) = self.store.robots(task.crawl_id, &origin).await?
+            && let Some(record) = self.store.hosts().robots(task.crawl_id, &origin).await?
             && let Some(rules) = self.gate.keep_robots(task.crawl_id, &origin, &record)
         {
             return Ok(if rules.allows(url) {
@@ -293,6 +297,7 @@ impl Tasks {
         let crawl_delay = Robots::new(&record).crawl_delay().as_millis() as u64;
         let dispatched = self
             .store
+            .hosts()
             .put_robots(crawl_id, origin, &record, crawl_delay, pace)
             .await?;
         self.run_dispatched(dispatched);
@@ -302,7 +307,12 @@ impl Tasks {
     /// Gives a lane back and runs what its host hands out.
     pub(crate) async fn release(&self, lease: Lease, pace: Pace) {
         self.gate.forget(&lease);
-        match self.store.release(&lease.origin, &lease.id, pace).await {
+        match self
+            .store
+            .hosts()
+            .release(&lease.origin, &lease.id, pace)
+            .await
+        {
             Ok(dispatched) => self.run_dispatched(dispatched),
             // The lease expires by itself and the host's queue moves on.
             Err(error) => warn!(%error, origin = %lease.origin, "lane not given back"),
@@ -412,13 +422,13 @@ impl Tasks {
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                _ = sweep.tick() => match self.store.sweep().await {
+                _ = sweep.tick() => match self.store.hosts().sweep().await {
                     Ok(dispatched) => self.run_dispatched(dispatched),
                     Err(error) => debug!(%error, "host sweep failed"),
                 },
                 _ = renew.tick() => {
                     let held = self.gate.held();
-                    if let Err(error) = self.store.renew(&held).await {
+                    if let Err(error) = self.store.hosts().renew(&held).await {
                         warn!(%error, leases = held.len(), "leases not renewed");
                     }
                 }

@@ -30,26 +30,6 @@ async fn chaos_kills_and_restarts_lose_nothing_and_count_nothing_twice() {
     assert!(report.exact, "the report equals the site's truth");
 }
 
-/// Starts a crawl without waiting; returns its id.
-async fn start_crawl(env: &TestEnv, args: &[&str]) -> String {
-    let out = env.producer(args, LIMIT).await;
-    out.assert_success().stdout.trim().to_owned()
-}
-
-/// Waits for a crawl and returns its report.
-async fn wait_report(env: &TestEnv, crawl_id: &str) -> Report {
-    loop {
-        let out = env.producer(&["status", crawl_id, "--json"], LIMIT).await;
-        let status: serde_json::Value = serde_json::from_str(&out.assert_success().stdout).unwrap();
-        if status["state"] == "finished" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let out = env.producer(&["report", crawl_id, "--json"], LIMIT).await;
-    serde_json::from_str(&out.assert_success().stdout).unwrap()
-}
-
 /// Submits the first `n` pages of the site that answer 200, as one list
 /// (so one task message); returns the crawl id.
 async fn submit_pages(env: &TestEnv, truth: &Truth, n: usize, politeness: &[&str]) -> String {
@@ -64,7 +44,7 @@ async fn submit_pages(env: &TestEnv, truth: &Truth, n: usize, politeness: &[&str
     std::fs::write(&list, urls).unwrap();
     let mut args = vec!["submit", "--urls", list.to_str().unwrap()];
     args.extend_from_slice(politeness);
-    start_crawl(env, &args).await
+    env.start_crawl(&args).await
 }
 
 /// Waits until the site has received `n` requests.
@@ -92,7 +72,7 @@ async fn a_worker_killed_mid_fetch_has_its_tasks_completed_by_another() {
     wait_requests(&site, 4).await;
     env.kill(first).await;
     env.spawn("worker", &["--concurrency", "4"]);
-    let report = wait_report(&env, &crawl_id).await;
+    let report = env.wait_report(&crawl_id).await;
     assert_eq!(
         report.status.done, 4,
         "every task completed by the second worker"
@@ -131,7 +111,7 @@ async fn a_task_message_that_comes_back_refetches_only_its_unfinished_tasks() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     env.kill(first).await;
     env.spawn("worker", &["--concurrency", "4"]);
-    let report = wait_report(&env, &crawl_id).await;
+    let report = env.wait_report(&crawl_id).await;
     assert_eq!(report.status.done, 4, "every task completed");
     for page in &report.pages {
         assert_eq!(page.tags, truth.pages[&page.url].tags);
@@ -155,12 +135,14 @@ async fn sigterm_lets_a_worker_finish_and_ack_its_fetches_then_exit() {
     let first = env.spawn("worker", &["--concurrency", "8"]);
     let seed = format!("{}{SEED}", site.base);
     // Politeness on, with lanes enough for the 1 s pages to go quickly.
-    let crawl_id = start_crawl(&env, &["crawl", &seed, "--host-concurrency", "16"]).await;
+    let crawl_id = env
+        .start_crawl(&["crawl", &seed, "--host-concurrency", "16"])
+        .await;
     wait_requests(&site, 10).await;
     let code = env.signal(first, "TERM", Duration::from_secs(10)).await;
     assert_eq!(code, Some(0), "the worker exits cleanly within 10 s");
     env.spawn("worker", &["--concurrency", "16"]);
-    let report = wait_report(&env, &crawl_id).await;
+    let report = env.wait_report(&crawl_id).await;
     assert_eq!(report.tag_counts, truth.tag_counts);
     assert_eq!(report.pages.len(), truth.pages.len());
     let stats = site.stats().await;
@@ -177,7 +159,9 @@ async fn poison_messages_go_to_the_dead_letter_queue_with_a_reason() {
     let mut env = TestEnv::new("poison");
     env.start_stack(1, 1);
     // The services declare the queues; inject once they are up.
-    let crawl_id = start_crawl(&env, &["crawl", &format!("{}{SEED}", site.base)]).await;
+    let crawl_id = env
+        .start_crawl(&["crawl", &format!("{}{SEED}", site.base)])
+        .await;
     let connection = Connection::connect(&env.amqp_url, ConnectionProperties::default())
         .await
         .unwrap();
@@ -207,7 +191,7 @@ async fn poison_messages_go_to_the_dead_letter_queue_with_a_reason() {
             .await
             .unwrap();
     }
-    let report = wait_report(&env, &crawl_id).await;
+    let report = env.wait_report(&crawl_id).await;
     assert_eq!(
         report.tag_counts, truth.tag_counts,
         "the crawl completes, exactly"
@@ -339,7 +323,9 @@ async fn resume_republishes_the_unfinished_tasks_of_a_crawl_whose_queue_was_lost
     let truth = site.truth(&[SEED]).await;
     let mut env = TestEnv::new("resume");
     // Record the crawl with nobody consuming, then lose its queued seed task.
-    let crawl_id = start_crawl(&env, &["crawl", &format!("{}{SEED}", site.base)]).await;
+    let crawl_id = env
+        .start_crawl(&["crawl", &format!("{}{SEED}", site.base)])
+        .await;
     let connection = Connection::connect(&env.amqp_url, ConnectionProperties::default())
         .await
         .unwrap();
@@ -371,7 +357,7 @@ async fn resume_republishes_the_unfinished_tasks_of_a_crawl_whose_queue_was_lost
         "{}",
         out.stdout
     );
-    let report = wait_report(&env, &crawl_id).await;
+    let report = env.wait_report(&crawl_id).await;
     assert_eq!(report.tag_counts, truth.tag_counts);
     assert_eq!(report.pages.len(), truth.pages.len());
 }

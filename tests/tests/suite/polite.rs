@@ -14,26 +14,6 @@ use fixture_site::server::Request;
 const LIMIT: Duration = Duration::from_secs(600);
 const SEED: &str = "/questions/tagged/python";
 
-/// Starts a crawl without waiting; returns its id.
-async fn start(env: &TestEnv, args: &[&str]) -> String {
-    let out = env.producer(args, LIMIT).await;
-    out.assert_success().stdout.trim().to_owned()
-}
-
-/// Waits for a crawl to finish and returns its report.
-async fn report(env: &TestEnv, crawl_id: &str) -> Report {
-    loop {
-        let out = env.producer(&["status", crawl_id, "--json"], LIMIT).await;
-        let status: serde_json::Value = serde_json::from_str(&out.assert_success().stdout).unwrap();
-        if status["state"] == "finished" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    let out = env.producer(&["report", crawl_id, "--json"], LIMIT).await;
-    serde_json::from_str(&out.assert_success().stdout).unwrap()
-}
-
 /// Asserts a report equals the truth: every page, its status and tags, the tally.
 fn assert_exact(report: &Report, truth: &fixture_site::Truth) {
     crawlq_tests::assert_pages_in_truth(report, truth);
@@ -103,7 +83,7 @@ async fn fleet_politeness(kill: bool) {
         "--host-delay",
         "200ms",
     ];
-    let crawl_id = start(&env, &args).await;
+    let crawl_id = env.start_crawl(&args).await;
     if kill {
         for _ in 0..600 {
             if site.log().await.len() >= 12 {
@@ -113,7 +93,7 @@ async fn fleet_politeness(kill: bool) {
         }
         env.kill(0).await;
     }
-    let report = report(&env, &crawl_id).await;
+    let report = env.wait_report(&crawl_id).await;
     assert_exact(&report, &truth);
     let log = site.log().await;
     let requests = of_host(&log, &site.base);
@@ -175,7 +155,7 @@ async fn a_throttled_host_pauses_for_the_fleet_while_the_other_goes_on() {
     let mut env = TestEnv::new("throttled");
     env.start_stack(2, 1);
     let seeds = [format!("{fast}{SEED}"), format!("{slow}{SEED}")];
-    let crawl_id = start(&env, &["crawl", &seeds[0], &seeds[1]]).await;
+    let crawl_id = env.start_crawl(&["crawl", &seeds[0], &seeds[1]]).await;
     // `status` shows the throttled host while its pause lasts.
     let mut shown = false;
     for _ in 0..100 {
@@ -201,7 +181,7 @@ async fn a_throttled_host_pauses_for_the_fleet_while_the_other_goes_on() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(shown, "status showed the throttled host");
-    let report = report(&env, &crawl_id).await;
+    let report = env.wait_report(&crawl_id).await;
     assert_exact(&report, &truth);
 
     let log = site.log().await;
@@ -262,8 +242,10 @@ async fn robots_txt_disallowed_pages_are_never_requested_in_either_mode() {
     assert!(!blocked.is_empty(), "the crawl meets disallowed pages");
     let mut env = TestEnv::new("robots");
     env.start_stack(2, 1);
-    let crawl_id = start(&env, &["crawl", &format!("{}{SEED}", site.base)]).await;
-    let distributed = report(&env, &crawl_id).await;
+    let crawl_id = env
+        .start_crawl(&["crawl", &format!("{}{SEED}", site.base)])
+        .await;
+    let distributed = env.wait_report(&crawl_id).await;
 
     let out = env
         .producer(
@@ -323,8 +305,10 @@ async fn a_503_robots_txt_blocks_its_host_until_it_answers() {
     let truth = site.truth(&[SEED]).await;
     let mut env = TestEnv::new("robotsdown");
     env.start_stack(2, 1);
-    let crawl_id = start(&env, &["crawl", &format!("{}{SEED}", site.base)]).await;
-    let report = report(&env, &crawl_id).await;
+    let crawl_id = env
+        .start_crawl(&["crawl", &format!("{}{SEED}", site.base)])
+        .await;
+    let report = env.wait_report(&crawl_id).await;
     assert_exact(&report, &truth);
     let log = site.log().await;
     let answered = log
@@ -368,8 +352,8 @@ async fn without_allow_private_a_loopback_seed_fetches_nothing_and_says_why() {
     env.allow_private = None;
     env.start_stack(1, 1);
     let seed = format!("{}{SEED}", site.base);
-    let crawl_id = start(&env, &["crawl", &seed]).await;
-    let distributed = report(&env, &crawl_id).await;
+    let crawl_id = env.start_crawl(&["crawl", &seed]).await;
+    let distributed = env.wait_report(&crawl_id).await;
     let out = env
         .producer(&["crawl", "--local", &seed, "--json", "--quiet"], LIMIT)
         .await;
@@ -407,8 +391,10 @@ async fn allow_private_for_one_target_never_reaches_another_port() {
     // The redirect leaves the crawl's hosts: refused by the link rule.
     let list = env.log_dir.join("urls.txt");
     std::fs::write(&list, format!("{redirect}\n")).unwrap();
-    let id = start(&env, &["submit", "--urls", list.to_str().unwrap()]).await;
-    let off_hosts = report(&env, &id).await;
+    let id = env
+        .start_crawl(&["submit", "--urls", list.to_str().unwrap()])
+        .await;
+    let off_hosts = env.wait_report(&id).await;
     assert!(
         only_error(&off_hosts).starts_with("redirect off the crawl's hosts"),
         "{off_hosts:?}"
@@ -425,8 +411,8 @@ async fn allow_private_for_one_target_never_reaches_another_port() {
         "--allow-host",
         &other_target,
     ];
-    let crawl_id = start(&env, &args).await;
-    let distributed = report(&env, &crawl_id).await;
+    let crawl_id = env.start_crawl(&args).await;
+    let distributed = env.wait_report(&crawl_id).await;
     let mut local_args = args.to_vec();
     local_args.extend(["--local", "--json", "--quiet", "--allow-private", &target]);
     let mut command = env.command("producer");

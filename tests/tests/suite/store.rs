@@ -223,7 +223,7 @@ async fn hosts_contract(store: Arc<dyn Store>) {
                     entry: &entry,
                     durable: reserved.is_some(),
                 };
-                store.acquire(&ask).await.unwrap()
+                store.hosts().acquire(&ask).await.unwrap()
             }
         };
     let go = Grant::Go {
@@ -239,9 +239,17 @@ async fn hosts_contract(store: Arc<dyn Store>) {
     assert_eq!(ask(&one, "c", None, single, "t3").await, Grant::Parked);
     // The broker delivers a queued task again: the store keeps one copy.
     assert_eq!(ask(&one, "b'", None, single, "t2").await, Grant::Parked);
-    let views = store.host_views(std::slice::from_ref(&one)).await.unwrap();
+    let views = store
+        .hosts()
+        .host_views(std::slice::from_ref(&one))
+        .await
+        .unwrap();
     assert_eq!((views[0].in_flight, views[0].queued), (1, 2));
-    let handed = store.release(&one, "a", Pace::Normal).await.unwrap();
+    let handed = store
+        .hosts()
+        .release(&one, "a", Pace::Normal)
+        .await
+        .unwrap();
     assert_eq!(handed.len(), 1, "one lane frees one queued task");
     assert_eq!(handed[0].entry, politeness::entry(single, "t2", "t2"));
     assert!(handed[0].after < Duration::from_millis(5));
@@ -256,11 +264,16 @@ async fn hosts_contract(store: Arc<dyn Store>) {
     );
     // A Retry-After pauses the host: nothing is handed out during the pause.
     let handed = store
+        .hosts()
         .release(&one, "b2", Pace::PauseFor(Duration::from_secs(30)))
         .await
         .unwrap();
     assert!(handed.is_empty(), "{handed:?}");
-    let views = store.host_views(std::slice::from_ref(&one)).await.unwrap();
+    let views = store
+        .hosts()
+        .host_views(std::slice::from_ref(&one))
+        .await
+        .unwrap();
     assert_eq!((views[0].in_flight, views[0].queued), (0, 1));
     assert!(views[0].paused_ms > 29_000, "{views:?}");
 
@@ -294,12 +307,13 @@ async fn hosts_contract(store: Arc<dyn Store>) {
     );
     assert_eq!(ask(&polite, "b", None, obeying, "t2").await, Grant::Parked);
     let handed = store
+        .hosts()
         .put_robots(crawl, &polite, &RobotsRecord::AllowAll, 0, Pace::Normal)
         .await
         .unwrap();
     assert_eq!(handed.len(), 1, "the waiting request may go: {handed:?}");
     assert_eq!(
-        store.robots(crawl, &polite).await.unwrap(),
+        store.hosts().robots(crawl, &polite).await.unwrap(),
         Some(RobotsRecord::AllowAll)
     );
 
@@ -309,13 +323,14 @@ async fn hosts_contract(store: Arc<dyn Store>) {
     assert_eq!(ask(&dead, "a", None, single, "t1").await, go);
     assert_eq!(ask(&dead, "b", None, single, "t2").await, Grant::Parked);
     tokio::time::sleep(LEASE + Duration::from_millis(700)).await;
-    let handed = store.sweep().await.unwrap();
+    let handed = store.hosts().sweep().await.unwrap();
     let mine: Vec<_> = handed.iter().filter(|d| d.origin == dead).collect();
     assert_eq!(mine.len(), 1, "{handed:?}");
     assert_eq!(mine[0].entry, politeness::entry(single, "t2", "t2"));
     // That worker dies too: the task comes back once more.
     tokio::time::sleep(LEASE + Duration::from_millis(700)).await;
     let again: Vec<_> = store
+        .hosts()
         .sweep()
         .await
         .unwrap()
