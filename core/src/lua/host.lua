@@ -26,6 +26,9 @@ local LEASE = tonumber(ARGV[3])
 local HORIZON = tonumber(ARGV[4])
 local DISPATCH_MAX = tonumber(ARGV[5])
 local MARGIN_MAX = 25
+-- A host's pacing hash outlives its last request by a day, then goes (its
+-- lists and sets empty themselves).
+local IDLE_MS = 86400000
 local WAKE = P .. ':hosts:wake'
 
 local function keys(origin)
@@ -214,6 +217,7 @@ if op == 'acquire' then
   end
   redis.call('HSET', H, 'next', now + delay)
   redis.call('HSET', H, 'tail', math.max(num(redis.call('HGET', H, 'tail')), now + delay))
+  redis.call('PEXPIRE', H, IDLE_MS)
   if fetch_robots then redis.call('HSET', R, '~' .. origin, lease) end
   return {'go', fetch_robots and 1 or 0}
 end
@@ -228,6 +232,7 @@ if op == 'release' then
     redis.call('SREM', members_of(origin), id_of(held))
   end
   pace_host(H, pace, wait, tonumber(ARGV[10]), tonumber(ARGV[11]))
+  redis.call('PEXPIRE', H, IDLE_MS)
   purge(L, Q, D)
   local out = {}
   dispatch(origin, out)

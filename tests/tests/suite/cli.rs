@@ -55,6 +55,17 @@ async fn invalid_rules_are_refused_before_anything_is_queued() {
         .await;
     assert_one_line_error(&out, 2, "link pattern is not a valid regex");
     let out = env
+        .producer(
+            &["crawl", "http://127.0.0.1/", "--allow-host", "x.com/path"],
+            LIMIT,
+        )
+        .await;
+    assert_one_line_error(
+        &out,
+        2,
+        "--allow-host: 'x.com/path' is not a host or origin",
+    );
+    let out = env
         .producer(&["submit", "--urls", "/nonexistent/urls.txt"], LIMIT)
         .await;
     assert_one_line_error(&out, 2, "cannot read URL file '/nonexistent/urls.txt'");
