@@ -124,15 +124,43 @@ pub fn canonical_link(base: &Url, href: &str) -> Option<Url> {
 /// hosts, see the module doc). Redirects are held to them as links are.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HostSet {
-    entries: Vec<String>,
+    entries: Vec<HostEntry>,
+}
+
+/// One allowed host, parsed once: every link of every page is checked
+/// against it, so a check allocates nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostEntry {
+    /// Exactly this scheme, host and port.
+    Origin {
+        scheme: String,
+        host: String,
+        port: u16,
+    },
+    /// This host on its scheme's default port.
+    Host(String),
 }
 
 impl HostSet {
-    /// The set of these entries (compared lower-case).
+    /// The set of these entries (compared lower-case); an origin that does
+    /// not parse matches nothing.
     pub fn new(entries: &[String]) -> Self {
-        Self {
-            entries: entries.iter().map(|h| h.to_ascii_lowercase()).collect(),
-        }
+        let entries = entries
+            .iter()
+            .map(|entry| entry.to_ascii_lowercase())
+            .filter_map(|entry| {
+                if !entry.contains("://") {
+                    return Some(HostEntry::Host(entry));
+                }
+                let url = Url::parse(&entry).ok()?;
+                Some(HostEntry::Origin {
+                    scheme: url.scheme().to_owned(),
+                    host: url.host_str()?.to_owned(),
+                    port: url.port_or_known_default()?,
+                })
+            })
+            .collect();
+        Self { entries }
     }
 
     /// Whether `url`'s origin is one of the crawl's hosts.
@@ -140,13 +168,17 @@ impl HostSet {
         let Some(host) = url.host_str() else {
             return false;
         };
-        let origin = origin(url);
-        self.entries.iter().any(|entry| {
-            if entry.contains("://") {
-                *entry == origin
-            } else {
-                entry == host && url.port().is_none()
+        self.entries.iter().any(|entry| match entry {
+            HostEntry::Origin {
+                scheme,
+                host: allowed,
+                port,
+            } => {
+                allowed == host
+                    && scheme == url.scheme()
+                    && Some(*port) == url.port_or_known_default()
             }
+            HostEntry::Host(allowed) => allowed == host && url.port().is_none(),
         })
     }
 }
