@@ -6,7 +6,8 @@
 //!
 //! Routes for politeness and safety tests: `/robots.txt` (the model's, or 404;
 //! 503 for the first `robots_down` after start), `/__redirect?to=URL` (a 302
-//! to anywhere), and a throttled listener whose first page request answers
+//! to anywhere), `/__page?links=URL,URL` (a page linking to them), and a
+//! throttled listener whose first page request answers
 //! 429 with a Retry-After.
 
 use std::collections::BTreeMap;
@@ -203,6 +204,22 @@ async fn respond(listener: &Listener, headers: &HeaderMap, uri: &Uri, seen: u64)
             }
             None => (StatusCode::NOT_FOUND, "no robots.txt").into_response(),
         };
+    }
+    if path == "/__page" {
+        // A bare page whose links are the given URLs.
+        let links: String = query_value(uri, "links")
+            .unwrap_or_default()
+            .split(',')
+            .filter(|link| !link.is_empty())
+            .map(|link| {
+                format!(
+                    "<a href=\"{}\">link</a>\n",
+                    html_escape::encode_double_quoted_attribute(link)
+                )
+            })
+            .collect();
+        let body = format!("<!doctype html><title>links</title>\n{links}");
+        return (StatusCode::OK, [(header::CONTENT_TYPE, "text/html")], body).into_response();
     }
     if path == "/__redirect" {
         let to = query_value(uri, "to").unwrap_or_default();

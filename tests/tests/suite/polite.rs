@@ -387,6 +387,15 @@ async fn allow_private_for_one_target_never_reaches_another_port() {
     let to_other = format!("{}{SEED}", other.base);
     let redirect = format!("{}/__redirect?to={to_other}", site.base);
     let seed = format!("{}{SEED}", site.base);
+    // A page of the opened target that links to a question on the other port.
+    let question = truth
+        .pages
+        .keys()
+        .find(|url| url.contains("/questions/1"))
+        .unwrap()
+        .trim_start_matches(&site.base);
+    let linked = format!("{}{question}", other.base);
+    let linking = format!("{}/__page?links={linked}", site.base);
 
     // The redirect leaves the crawl's hosts: refused by the link rule.
     let list = env.log_dir.join("urls.txt");
@@ -408,6 +417,7 @@ async fn allow_private_for_one_target_never_reaches_another_port() {
         &seed,
         &redirect,
         &to_other,
+        &linking,
         "--allow-host",
         &other_target,
     ];
@@ -421,13 +431,15 @@ async fn allow_private_for_one_target_never_reaches_another_port() {
     let (_, local): (String, Report) = out.assert_success().id_and_json();
     for report in [&distributed, &local] {
         for page in &report.pages {
-            if page.url == redirect || page.url == to_other {
+            if page.url == redirect || page.url.starts_with(&other.base) {
                 let error = page.error.clone().unwrap_or_default();
                 assert!(
                     error.starts_with("blocked: loopback address 127.0.0.1"),
                     "{}: {error}",
                     page.url
                 );
+            } else if page.url == linking {
+                assert_eq!(page.status, Some(200));
             } else {
                 let want = &truth.pages[&page.url];
                 assert_eq!(
@@ -438,7 +450,10 @@ async fn allow_private_for_one_target_never_reaches_another_port() {
                 );
             }
         }
-        assert_eq!(report.pages.len(), truth.pages.len() + 2);
+        // The redirect, the seed on the other port, the linking page and the
+        // page it links to, which the crawl followed.
+        assert_eq!(report.pages.len(), truth.pages.len() + 4);
+        assert!(report.pages.iter().any(|page| page.url == linked));
     }
     assert!(
         other.requests().await.is_empty(),

@@ -317,6 +317,28 @@ async fn hosts_contract(store: Arc<dyn Store>) {
         Some(RobotsRecord::AllowAll)
     );
 
+    // A Crawl-delay paces the host for the crawls that obey robots.txt.
+    let slow = host("crawldelay");
+    assert_eq!(
+        ask(&slow, "a", None, obeying, "t1").await,
+        Grant::Go { fetch_robots: true }
+    );
+    let record = RobotsRecord::Rules("Crawl-delay: 0.4".into());
+    store
+        .hosts()
+        .put_robots(crawl, &slow, &record, 400, Pace::Normal)
+        .await
+        .unwrap();
+    assert_eq!(
+        ask(&slow, "b", Some("a"), obeying, "t1").await,
+        go,
+        "the page after robots.txt"
+    );
+    let Grant::Later(wait) = ask(&slow, "c", None, obeying, "t2").await else {
+        panic!("a reservation")
+    };
+    assert!(wait >= Duration::from_millis(400), "{wait:?}");
+
     // A dead worker's lanes come back when their leases expire, and a task
     // it held (dispatched to it) goes back to the front of the queue.
     let dead = host("dead");
