@@ -170,6 +170,11 @@ impl Store for MemoryStore {
         };
         let mut starts = Vec::with_capacity(task_ids.len());
         for task_id in task_ids {
+            if !crawl.tasks.contains_key(task_id) {
+                crawl.counters.unclaimed += 1;
+                starts.push(Start::Unclaimed);
+                continue;
+            }
             let state = *crawl.state.entry(*task_id).or_insert_with(|| {
                 crawl.counters.started += 1;
                 Code::Started

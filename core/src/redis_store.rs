@@ -194,6 +194,7 @@ fn status_from_meta(meta: &HashMap<String, String>) -> Result<Option<CrawlStatus
         started: field("started").unwrap_or(0),
         done: field("done").unwrap_or(0),
         failed: field("failed").unwrap_or(0),
+        unclaimed: field("unclaimed").unwrap_or(0),
     };
     Ok(Some(CrawlStatus::new(
         &spec,
@@ -252,7 +253,8 @@ impl Store for RedisStore {
         invocation
             .key(self.keys.meta(crawl_id))
             .key(self.keys.state(crawl_id))
-            .key(self.keys.results(crawl_id));
+            .key(self.keys.results(crawl_id))
+            .key(self.keys.tasks(crawl_id));
         for task_id in task_ids {
             invocation.arg(task_id.to_string());
         }
@@ -449,11 +451,12 @@ impl Store for RedisStore {
     }
 }
 
-/// One task's answer from start.lua: 0 (fetch), 1 (applied) or its stored result.
+/// One task's answer from start.lua: 0 (fetch), 1 (applied), 2 (unclaimed) or its stored result.
 fn start_of(what: redis::Value) -> Result<Start, StoreError> {
     match what {
         redis::Value::Int(0) => Ok(Start::Fetch),
         redis::Value::Int(1) => Ok(Start::Applied),
+        redis::Value::Int(2) => Ok(Start::Unclaimed),
         redis::Value::BulkString(json) => serde_json::from_slice(&json)
             .map(|result| Start::Stored(Box::new(result)))
             .map_err(|e| StoreError::Corrupt(format!("a stored result: {e}"))),

@@ -44,6 +44,10 @@ pub struct CrawlStatus {
     pub done: u64,
     /// Finished with an error.
     pub failed: u64,
+    /// Task messages for URLs the crawl never claimed (forged or stale),
+    /// dropped without a fetch.
+    #[serde(default)]
+    pub unclaimed: u64,
     /// Seconds from creation to now, or to the end.
     pub elapsed_s: f64,
     /// Finished tasks per second over `elapsed_s`.
@@ -67,6 +71,8 @@ pub struct Counters {
     pub done: u64,
     /// Tasks applied as failed.
     pub failed: u64,
+    /// Task messages the crawl never claimed (forged or stale), dropped.
+    pub unclaimed: u64,
 }
 
 impl CrawlStatus {
@@ -82,6 +88,7 @@ impl CrawlStatus {
             started,
             done,
             failed,
+            unclaimed,
         } = counters;
         let end = finished_ms.unwrap_or(now_ms);
         let elapsed_s = end.saturating_sub(spec.created_ms) as f64 / 1000.0;
@@ -99,6 +106,7 @@ impl CrawlStatus {
             in_flight: started.saturating_sub(done + failed),
             done,
             failed,
+            unclaimed,
             elapsed_s,
             pages_per_s: if elapsed_s > 0.0 {
                 (done + failed) as f64 / elapsed_s
@@ -170,7 +178,7 @@ impl CrawlStatus {
 
     /// One line for progress output and `producer status`.
     pub fn line(&self) -> String {
-        format!(
+        let mut line = format!(
             "{}/{} pages ({} done, {} failed, {} queued, {} in flight), {:.1} pages/s, {:.1}s elapsed",
             self.done + self.failed,
             self.discovered,
@@ -180,7 +188,15 @@ impl CrawlStatus {
             self.in_flight,
             self.pages_per_s,
             self.elapsed_s
-        )
+        );
+        if self.unclaimed > 0 {
+            let _ = write!(
+                line,
+                ", {} unclaimed task(s) dropped unfetched",
+                self.unclaimed
+            );
+        }
+        line
     }
 }
 

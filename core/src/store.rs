@@ -112,6 +112,9 @@ pub enum Start {
     Stored(Box<PageResult>),
     /// Already applied: nothing is left to do.
     Applied,
+    /// The crawl never claimed this task (a forged or stale message): it is
+    /// dropped without a fetch, and counted, so it cannot reopen the crawl.
+    Unclaimed,
 }
 
 /// Crawl state, shared by every process of a deployment, and the fleet-wide

@@ -483,6 +483,9 @@ impl Handler for Worker {
             };
             for (task, start) in tasks.into_iter().zip(starts) {
                 match start {
+                    Start::Unclaimed => {
+                        warn!(%crawl_id, url = %task.url, "a task its crawl never claimed (forged or stale): dropped");
+                    }
                     Start::Applied => {
                         debug!(url = %task.url, "task already applied: skipped");
                     }

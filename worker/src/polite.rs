@@ -379,7 +379,7 @@ impl Tasks {
                 return;
             }
             Ok(_) => {
-                debug!(url = %task.url, "queued task already applied, or its crawl deleted");
+                debug!(url = %task.url, "queued task already applied, never claimed, or its crawl deleted");
                 self.release(lease, Pace::Unused).await;
                 return;
             }

@@ -361,3 +361,77 @@ async fn resume_republishes_the_unfinished_tasks_of_a_crawl_whose_queue_was_lost
     assert_eq!(report.tag_counts, truth.tag_counts);
     assert_eq!(report.pages.len(), truth.pages.len());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_task_for_a_finished_crawl_is_dropped_without_a_fetch() {
+    let site = Site::start(&[
+        "--pages", "60", "--seed", "26", "--min-kb", "2", "--max-kb", "4",
+    ])
+    .await;
+    let truth = site.truth(&[SEED]).await;
+    let mut env = TestEnv::new("forged");
+    env.start_stack(1, 1);
+    let crawl_id = env
+        .start_crawl(&["crawl", &format!("{}{SEED}", site.base)])
+        .await;
+    let report = env.wait_report(&crawl_id).await;
+    assert_eq!(report.tag_counts, truth.tag_counts);
+    // A well-formed task of that crawl, for a URL it never claimed.
+    let crawl: uuid::Uuid = crawl_id.parse().unwrap();
+    let url = format!("{}/questions/100001/forged", site.base);
+    let task = crawlq_core::message::Task {
+        v: crawlq_core::message::MESSAGE_VERSION,
+        crawl_id: crawl,
+        task_id: crawlq_core::message::task_id(crawl, &url),
+        url,
+        depth: 1,
+        rules: crawlq_core::message::Rules {
+            tag_selector: crawlq_core::message::DEFAULT_TAG_SELECTOR.into(),
+            link_pattern: crawlq_core::links::DEFAULT_LINK_PATTERN.into(),
+            allow_hosts: vec![site.base.clone()],
+            max_depth: None,
+            politeness: Default::default(),
+        },
+        attempt: 0,
+    };
+    let connection = Connection::connect(&env.amqp_url, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let queue = format!("{}.tasks", env.prefix);
+    channel
+        .basic_publish(
+            "".into(),
+            queue.as_str().into(),
+            BasicPublishOptions::default(),
+            &crawlq_core::message::encode(&task),
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let mut status = serde_json::Value::Null;
+    for _ in 0..200 {
+        let out = env.producer(&["status", &crawl_id, "--json"], LIMIT).await;
+        status = serde_json::from_str(&out.assert_success().stdout).unwrap();
+        if status["unclaimed"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        status["unclaimed"], 1,
+        "the forged task was counted: {status}"
+    );
+    assert_eq!(status["state"], "finished", "the crawl stays finished");
+    assert_eq!(
+        (status["in_flight"].as_u64(), status["queued"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let stats = site.stats().await;
+    assert!(
+        !stats.keys().any(|path| path.contains("forged")),
+        "the forged URL was never fetched: {stats:?}"
+    );
+}

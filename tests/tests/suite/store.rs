@@ -80,8 +80,15 @@ async fn contract(store: Arc<dyn Store>) {
         Some(vec![Start::Fetch]),
         "started twice counts once; nothing stored yet, so fetch it"
     );
+    let never = task_id(id, "http://s/never-claimed");
+    assert_eq!(
+        store.start_tasks(id, &[never, seed.task_id]).await.unwrap(),
+        Some(vec![Start::Unclaimed, Start::Fetch]),
+        "a task the crawl never claimed is dropped"
+    );
     let status = store.status(id).await.unwrap().unwrap();
     assert_eq!((status.queued, status.in_flight), (0, 1));
+    assert_eq!(status.unclaimed, 1, "and counted");
     assert_eq!(
         store.task(seed.task_id).await.unwrap().unwrap().state,
         TaskState::Running
