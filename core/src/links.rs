@@ -30,6 +30,45 @@ pub enum SeedError {
     /// The URL parses but is not http or https.
     #[error("'{0}' is not an http(s) URL: crawlq fetches only http:// and https:// pages")]
     NotHttp(String),
+    /// No host where one must be (`http:///x`), or port 0.
+    #[error("'{0}' names no host and port to fetch from: give http(s)://HOST[:PORT]/...")]
+    NoHost(String),
+    /// Longer than [`MAX_URL_BYTES`].
+    #[error("'{0}' is longer than {MAX_URL_BYTES} bytes: crawlq does not fetch such URLs")]
+    TooLong(String),
+}
+
+/// The longest URL crawlq fetches or follows, in bytes; a longer link is
+/// dropped, a longer seed refused.
+pub const MAX_URL_BYTES: usize = 4096;
+
+/// Text cut to 100 characters for a message (`...` marks the cut).
+pub fn shorten(text: &str) -> String {
+    const KEEP: usize = 100;
+    match text.char_indices().nth(KEEP) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
+/// Makes a parsed http(s) URL one crawlq fetches, or says why not: a host
+/// (the `url` crate reads `http:///x` as host `x`: refused by looking at the
+/// text), a port other than 0, at most [`MAX_URL_BYTES`]; userinfo dropped,
+/// since crawlq sends no credentials, and `a:b@host` is the page at `host`.
+fn fetchable(url: &mut Url, text: &str) -> Result<(), SeedError> {
+    let empty_authority = text
+        .trim()
+        .split_once("://")
+        .is_some_and(|(scheme, rest)| !scheme.contains(['/', '?', '#']) && rest.starts_with('/'));
+    if url.host_str().is_none_or(str::is_empty) || empty_authority || url.port() == Some(0) {
+        return Err(SeedError::NoHost(shorten(text)));
+    }
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    if url.as_str().len() > MAX_URL_BYTES {
+        return Err(SeedError::TooLong(shorten(text)));
+    }
+    Ok(())
 }
 
 /// Why an `--allow-host` was refused.
@@ -98,11 +137,12 @@ pub fn allow_host_entries(text: &str) -> Result<Vec<String>, AllowHostError> {
 /// URL with a host. The fragment is dropped; the query is kept, since the user
 /// chose it (`/questions/tagged/dask?tab=newest` is a different listing).
 pub fn canonical_seed(text: &str) -> Result<Url, SeedError> {
-    let mut url = Url::parse(text.trim()).map_err(|_| SeedError::NotAUrl(text.to_owned()))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(SeedError::NotHttp(text.to_owned()));
+    let mut url = Url::parse(text.trim()).map_err(|_| SeedError::NotAUrl(shorten(text)))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(SeedError::NotHttp(shorten(text)));
     }
     url.set_fragment(None);
+    fetchable(&mut url, text)?;
     Ok(url)
 }
 
@@ -110,13 +150,16 @@ pub fn canonical_seed(text: &str) -> Result<Url, SeedError> {
 /// dropped, scheme and host lower-cased (the `url` crate does that for http(s)).
 /// Returns `None` for hrefs that do not resolve or are not http(s).
 pub fn canonical_link(base: &Url, href: &str) -> Option<Url> {
+    if href.len() > MAX_URL_BYTES {
+        return None;
+    }
     let mut url = base.join(href).ok()?;
     if !matches!(url.scheme(), "http" | "https") {
         return None;
     }
-    url.host_str()?;
     url.set_fragment(None);
     url.set_query(None);
+    fetchable(&mut url, href).ok()?;
     Some(url)
 }
 
@@ -356,6 +399,38 @@ mod tests {
         ] {
             assert!(allow_host_entries(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn unfetchable_urls_are_refused_and_credentials_dropped() {
+        assert_eq!(follow("http://stackoverflow.com:0/questions/1/a"), None);
+        assert_eq!(follow("http:///questions/1/a"), None);
+        assert!(follow("/questions/3/b?next=http:///x").is_some());
+        let long = format!("/questions/1/{}", "a".repeat(MAX_URL_BYTES));
+        assert_eq!(follow(&long), None);
+        assert_eq!(
+            follow("https://user:pass@stackoverflow.com/questions/7/x").as_deref(),
+            Some("https://stackoverflow.com/questions/7/x"),
+            "userinfo is dropped: the same page as without it"
+        );
+        assert_eq!(
+            canonical_seed("http:///questions/x"),
+            Err(SeedError::NoHost("http:///questions/x".into()))
+        );
+        assert_eq!(
+            canonical_seed("http://example.com:0/"),
+            Err(SeedError::NoHost("http://example.com:0/".into()))
+        );
+        let seed = canonical_seed("https://a:b@example.com/x").unwrap();
+        assert_eq!(seed.as_str(), "https://example.com/x");
+        let huge = format!("https://example.com/{}", "x".repeat(100_000));
+        let error = canonical_seed(&huge).unwrap_err().to_string();
+        assert!(
+            error.len() < 300,
+            "the error does not echo 100 KB: {}",
+            error.len()
+        );
+        assert!(error.contains("longer than 4096 bytes"), "{error}");
     }
 
     #[test]

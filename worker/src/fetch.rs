@@ -224,7 +224,7 @@ impl Fetcher {
                 .ok_or_else(|| {
                     FetchError::BadRedirect(String::from_utf8_lossy(location.as_bytes()).into())
                 })?;
-            if !matches!(target.scheme(), "http" | "https") {
+            if !matches!(target.scheme(), "http" | "https") || target.port() == Some(0) {
                 return Err(FetchError::BadRedirect(target.into()));
             }
             if hosts.is_some_and(|hosts| !hosts.allows(&target)) {
