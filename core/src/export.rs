@@ -95,18 +95,22 @@ pub fn write(pages: &[PageRecord], format: Format, out: &mut dyn Write) -> std::
             for page in pages {
                 let line = ExportLine::from(page);
                 let state = serde_json::to_value(line.state)?;
+                // CSV is read in terminals and spreadsheets: page text goes
+                // in with its control characters escaped (JSON Lines keeps it
+                // exact, escaped by JSON itself).
+                let text = |value: String| crate::display::printable(&value).into_owned();
                 csv.write_record([
-                    line.url,
+                    text(line.url),
                     line.task_id.to_string(),
                     state.as_str().unwrap_or_default().to_owned(),
                     line.status.map(|s| s.to_string()).unwrap_or_default(),
-                    line.title.unwrap_or_default(),
-                    line.tags.join(" "),
-                    line.links.join(" "),
+                    text(line.title.unwrap_or_default()),
+                    text(line.tags.join(" ")),
+                    text(line.links.join(" ")),
                     line.depth.to_string(),
                     line.fetched_at.unwrap_or_default(),
                     line.elapsed_ms.map(|e| e.to_string()).unwrap_or_default(),
-                    line.error.unwrap_or_default(),
+                    text(line.error.unwrap_or_default()),
                 ])?;
             }
             csv.flush()?;

@@ -10,6 +10,7 @@
 //! - [`links`]: URL canonicalisation and the link rule (which links a crawl follows).
 //! - [`extract`]: parsing one page, once, into title, tags and links. Pure and synchronous.
 //! - [`export`]: a crawl's pages as JSON Lines or CSV.
+//! - [`display`]: page text made safe for a terminal (control characters escaped).
 //! - [`politeness`]: the fleet-wide per-host limits seam ([`politeness::Hosts`]):
 //!   lanes, leases, pauses, queued tasks; Redis implements it in
 //!   [`redis_store`] (`lua/host.lua`), local mode in [`politeness::MemoryHosts`].
@@ -27,6 +28,7 @@
 pub mod amqp;
 pub mod cli;
 pub mod consume;
+pub mod display;
 pub mod export;
 pub mod extract;
 pub mod links;

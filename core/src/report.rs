@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::display::printable;
 use crate::message::{PageResult, Politeness};
 use crate::politeness::HostView;
 use crate::store::{CrawlKind, CrawlSpec};
@@ -444,6 +445,7 @@ impl Report {
             .max()
             .unwrap_or(3);
         for (tag, count) in top_tags {
+            let tag = printable(tag);
             let _ = writeln!(out, "  {tag:<width$}  {count:>6}");
         }
         let _ = writeln!(
@@ -454,7 +456,7 @@ impl Report {
         if !self.failures.is_empty() {
             let _ = writeln!(out, "failures by reason:");
             for (reason, count) in &self.failures {
-                let _ = writeln!(out, "  {count:>6}  {reason}");
+                let _ = writeln!(out, "  {count:>6}  {}", printable(reason));
             }
         }
         out

@@ -6,7 +6,8 @@
 //!
 //! Routes for politeness and safety tests: `/robots.txt` (the model's, or 404;
 //! 503 for the first `robots_down` after start), `/__redirect?to=URL` (a 302
-//! to anywhere), `/__page?links=URL,URL` (a page linking to them), and a
+//! to anywhere), `/__page?links=URL,URL` (a page linking to them), `/__ansi`
+//! (a page whose text carries terminal escapes), and a
 //! throttled listener whose first page request answers
 //! 429 with a Retry-After.
 
@@ -204,6 +205,13 @@ async fn respond(listener: &Listener, headers: &HeaderMap, uri: &Uri, seen: u64)
             }
             None => (StatusCode::NOT_FOUND, "no robots.txt").into_response(),
         };
+    }
+    if path == "/__ansi" {
+        // A page whose title and tags carry terminal escapes, a carriage
+        // return and a bidirectional override.
+        let body = "<!doctype html><title>\u{1b}[31mred\r\nline\u{202e}</title>\n\
+            <a class=\"post-tag\">\u{1b}[2Jwipe</a><a class=\"post-tag\">bell\u{7}</a>";
+        return (StatusCode::OK, [(header::CONTENT_TYPE, "text/html")], body).into_response();
     }
     if path == "/__page" {
         // A bare page whose links are the given URLs.

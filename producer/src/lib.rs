@@ -19,6 +19,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use crawlq_core::cli::ConnectArgs;
+use crawlq_core::display::printable;
 use crawlq_core::export::{self, Format};
 use crawlq_core::links::DEFAULT_LINK_PATTERN;
 use crawlq_core::message::{DEFAULT_HOST_CONCURRENCY, DEFAULT_TAG_SELECTOR, Politeness};
@@ -331,10 +332,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         .queue
                         .map_or("?".to_owned(), |q| format!("{q:?}").to_lowercase());
                     let crawl = letter.crawl_id.map_or("-".to_owned(), |c| c.to_string());
+                    let body: String = letter.body.chars().take(120).collect();
                     println!(
                         "{queue}\t{crawl}\t{}\t{}",
-                        letter.reason,
-                        letter.body.chars().take(120).collect::<String>()
+                        printable(&letter.reason),
+                        printable(&body)
                     );
                 }
             }
@@ -435,24 +437,29 @@ pub fn unknown(what: &str, id: Uuid, connect: &ConnectArgs) -> BadInput {
     ))
 }
 
+/// One task's future as text; page text has its control characters escaped.
 fn render_task(view: &TaskView) -> String {
     let mut out = format!(
         "task   {}\ncrawl  {}\nurl    {}\ndepth  {}\nstate  {:?}\n",
-        view.task_id, view.crawl_id, view.url, view.depth, view.state
+        view.task_id,
+        view.crawl_id,
+        printable(&view.url),
+        view.depth,
+        view.state
     );
     if let Some(r) = &view.result {
         let status = r.status.map_or("none".to_owned(), |s| s.to_string());
         out.push_str(&format!("status {status}\n"));
         if let Some(title) = &r.title {
-            out.push_str(&format!("title  {title}\n"));
+            out.push_str(&format!("title  {}\n", printable(title)));
         }
-        out.push_str(&format!("tags   {}\n", r.tags.join(", ")));
+        out.push_str(&format!("tags   {}\n", printable(&r.tags.join(", "))));
         if let Some(error) = &r.error {
-            out.push_str(&format!("error  {error}\n"));
+            out.push_str(&format!("error  {}\n", printable(error)));
         }
         out.push_str(&format!("links  {}\n", r.links.len()));
         for link in &r.links {
-            out.push_str(&format!("  {link}\n"));
+            out.push_str(&format!("  {}\n", printable(link)));
         }
     }
     out

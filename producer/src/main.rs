@@ -13,7 +13,12 @@ async fn main() -> ExitCode {
     match producer::run(cli).await {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("producer: error: {}", cli::one_line(&error));
+            // Errors may quote the user's input or a server's words.
+            let line = cli::one_line(&error);
+            eprintln!(
+                "producer: error: {}",
+                crawlq_core::display::printable(&line)
+            );
             if error.is::<BadInput>() {
                 ExitCode::from(2)
             } else {

@@ -325,3 +325,70 @@ async fn urls_redirecting_to_one_page_count_it_once_in_either_mode() {
         assert_eq!(report.tag_counts, tally, "A and B counted once each");
     }
 }
+
+/// Whether text printed to a terminal carries a control character other than
+/// newline and tab, or a bidirectional override.
+fn raw_controls(text: &str) -> Vec<char> {
+    text.chars()
+        .filter(|c| {
+            (c.is_control() && !matches!(c, '\n' | '\t'))
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn page_text_reaches_no_terminal_with_its_control_characters() {
+    let site = Site::start(&[
+        "--pages", "20", "--seed", "42", "--min-kb", "2", "--max-kb", "4",
+    ])
+    .await;
+    let mut env = TestEnv::new("ansi");
+    env.start_stack(1, 1);
+    let list = env.log_dir.join("urls.txt");
+    std::fs::write(&list, format!("{}/__ansi\n", site.base)).unwrap();
+    let list = list.to_str().unwrap();
+    let out = env
+        .producer(
+            &["submit", "--urls", list, "--wait", "--quiet"],
+            CRAWL_LIMIT,
+        )
+        .await;
+    let text = out.assert_success().stdout.clone();
+    let crawl_id = text.lines().next().unwrap().trim().to_owned();
+    let report = env.wait_report(&crawl_id).await;
+    let page = &report.pages[0];
+    assert!(
+        page.tags.iter().any(|t| t.contains('\u{1b}')),
+        "the page's tags do carry escapes: {:?}",
+        page.tags
+    );
+    let task_id = page.task_id.to_string();
+    let mut outputs = vec![("submit --wait", text)];
+    for args in [
+        vec!["report", &crawl_id],
+        vec!["result", &task_id],
+        vec!["status", &crawl_id],
+        vec!["export", &crawl_id, "--format", "csv"],
+    ] {
+        let out = env.producer(&args, CRAWL_LIMIT).await;
+        outputs.push((args[0], out.assert_success().stdout.clone()));
+    }
+    for (command, stdout) in &outputs {
+        assert!(
+            stdout.contains("\\u{1b}") || *command == "status",
+            "{command}: {stdout}"
+        );
+        assert_eq!(
+            raw_controls(stdout),
+            Vec::<char>::new(),
+            "{command}: {stdout:?}"
+        );
+    }
+    // JSON, for programs, keeps the text exact: JSON escapes control characters.
+    let out = env
+        .producer(&["result", &task_id, "--json"], CRAWL_LIMIT)
+        .await;
+    assert!(!out.assert_success().stdout.contains('\u{1b}'));
+    assert!(out.stdout.contains("\\u001b"), "{}", out.stdout);
+}
