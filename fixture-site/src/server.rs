@@ -7,7 +7,8 @@
 //! Routes for politeness and safety tests: `/robots.txt` (the model's, or 404;
 //! 503 for the first `robots_down` after start), `/__redirect?to=URL` (a 302
 //! to anywhere), `/__page?links=URL,URL` (a page linking to them), `/__ansi`
-//! (a page whose text carries terminal escapes), and a
+//! (a page whose text carries terminal escapes), `/__png`, `/__br` and
+//! `/__sjis` (pages that lie about what they are), and a
 //! throttled listener whose first page request answers
 //! 429 with a Retry-After.
 
@@ -210,8 +211,11 @@ async fn respond(listener: &Listener, headers: &HeaderMap, uri: &Uri, seen: u64)
         // A page whose title and tags carry terminal escapes, a carriage
         // return and a bidirectional override.
         let body = "<!doctype html><title>\u{1b}[31mred\r\nline\u{202e}</title>\n\
-            <a class=\"post-tag\">\u{1b}[2Jwipe</a><a class=\"post-tag\">bell\u{7}</a>";
+            <a class=\"post-tag\">\u{1b}[2Jwipe</a><a class=\"post-tag\">csi\u{9b}31m</a>";
         return (StatusCode::OK, [(header::CONTENT_TYPE, "text/html")], body).into_response();
+    }
+    if let Some(response) = hostile(path) {
+        return response;
     }
     if path == "/__page" {
         // A bare page whose links are the given URLs.
@@ -275,6 +279,41 @@ async fn respond(listener: &Listener, headers: &HeaderMap, uri: &Uri, seen: u64)
         body,
     )
         .into_response()
+}
+
+/// Pages that lie about what they are: PNG bytes served as HTML, a body in
+/// a content-encoding nobody asked for, a charset named only in `<meta>`.
+fn hostile(path: &str) -> Option<Response> {
+    let html = [(header::CONTENT_TYPE, "text/html")];
+    Some(match path {
+        "/__png" => {
+            let png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01".to_vec();
+            (StatusCode::OK, html, png).into_response()
+        }
+        "/__br" => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "text/html"),
+                (header::CONTENT_ENCODING, "br"),
+            ],
+            b"\x1b\x03\x00\xf8\x8d\x94\x6e".to_vec(),
+        )
+            .into_response(),
+        "/__sjis" => {
+            // 日本語 in Shift_JIS, as title and tag.
+            let word = b"\x93\xfa\x96\x7b\x8c\xea";
+            let page = [
+                b"<html><head><meta charset=\"Shift_JIS\"><title>".as_slice(),
+                word,
+                b"</title></head><body><a class=\"post-tag\">".as_slice(),
+                word,
+                b"</a></body></html>".as_slice(),
+            ]
+            .concat();
+            (StatusCode::OK, html, page).into_response()
+        }
+        _ => return None,
+    })
 }
 
 /// `http://HOST` as the request names it (its `Host` header), else the listener's address.

@@ -7,7 +7,7 @@
 use std::time::{Duration, SystemTime};
 
 use crawlq_core::links::HostSet;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER};
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER};
 use url::Url;
 
 use crate::guard::{self, AllowPrivate};
@@ -42,6 +42,13 @@ pub enum FetchError {
     /// A 200 whose body is not HTML.
     #[error("not HTML: content-type {0}")]
     NotHtml(String),
+    /// A 200 whose body is binary (an image, an archive, random bytes),
+    /// whatever its content-type says.
+    #[error("not HTML: a binary body ({0})")]
+    Binary(&'static str),
+    /// A body in a content-encoding crawlq did not ask for and cannot decode.
+    #[error("content-encoding {0} was not asked for and is not decoded")]
+    Encoding(String),
     /// A 200 whose body is over the cap.
     #[error("body larger than {0} bytes")]
     TooLarge(usize),
@@ -60,7 +67,7 @@ impl FetchError {
             Self::Status(code) => Some(*code),
             Self::RateLimited(_) => Some(429),
             Self::Unavailable(_) => Some(503),
-            Self::NotHtml(_) | Self::TooLarge(_) => Some(200),
+            Self::NotHtml(_) | Self::TooLarge(_) | Self::Binary(_) | Self::Encoding(_) => Some(200),
             _ => None,
         }
     }
@@ -257,7 +264,24 @@ impl Fetcher {
         {
             return Err(FetchError::NotHtml(content_type));
         }
+        // reqwest asks for gzip and decodes it, removing the header; any
+        // encoding left is one the body is still in.
+        if let Some(encoding) = response
+            .headers()
+            .get(CONTENT_ENCODING)
+            .map(|v| {
+                String::from_utf8_lossy(v.as_bytes())
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .filter(|v| !v.is_empty() && v != "identity")
+        {
+            return Err(FetchError::Encoding(encoding));
+        }
         let body = read_capped(response, self.max_body_bytes, false).await?;
+        if let Some(kind) = binary_kind(&body) {
+            return Err(FetchError::Binary(kind));
+        }
         Ok(Page {
             final_url: url,
             html: decode(&content_type, body),
@@ -318,12 +342,67 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     Some(wait.min(MAX_RETRY_AFTER))
 }
 
-/// Decodes a body by the content-type's charset (UTF-8 when absent or unknown; a BOM wins).
+/// What kind of binary a body is, by its first bytes: a known signature, or
+/// a byte no text holds (the WHATWG MIME Sniffing standard's "binary data
+/// bytes" in the first 1,445 bytes, a UTF-16 BOM excepted); `None` for text.
+fn binary_kind(body: &[u8]) -> Option<&'static str> {
+    const SIGNATURES: [(&[u8], &str); 9] = [
+        (b"\x89PNG\r\n\x1a\n", "PNG image"),
+        (b"GIF87a", "GIF image"),
+        (b"GIF89a", "GIF image"),
+        (b"\xff\xd8\xff", "JPEG image"),
+        (b"%PDF-", "PDF document"),
+        (b"PK\x03\x04", "ZIP archive"),
+        (b"\x1f\x8b\x08", "gzip data"),
+        (b"\x7fELF", "executable"),
+        (b"\x00\x00\x01\x00", "icon"),
+    ];
+    if let Some((_, kind)) = SIGNATURES.iter().find(|(magic, _)| body.starts_with(magic)) {
+        return Some(kind);
+    }
+    if body.starts_with(b"\xfe\xff") || body.starts_with(b"\xff\xfe") {
+        return None;
+    }
+    let binary_byte = |b: &u8| matches!(b, 0x00..=0x08 | 0x0b | 0x0e..=0x1a | 0x1c..=0x1f);
+    body.iter()
+        .take(1445)
+        .any(binary_byte)
+        .then_some("bytes no text holds")
+}
+
+/// A charset named in a `<meta>` within the first 1,024 bytes (the HTML
+/// standard's prescan, simplified to its two forms: `<meta charset=...>` and
+/// `<meta http-equiv="Content-Type" content="...; charset=...">`).
+fn meta_charset(body: &[u8]) -> Option<&'static encoding_rs::Encoding> {
+    static META: std::sync::LazyLock<Option<regex::bytes::Regex>> =
+        std::sync::LazyLock::new(|| {
+            regex::bytes::Regex::new(r#"(?i-u)<meta\b[^>]*?charset\s*=\s*["']?\s*([a-z0-9_\-:.]+)"#)
+                .ok()
+        });
+    let head = &body[..body.len().min(1024)];
+    let label = META.as_ref()?.captures(head)?.get(1)?.as_bytes();
+    let encoding = encoding_rs::Encoding::for_label(label)?;
+    // The standard's overrides: a UTF-16 label in a byte-oriented prescan
+    // means UTF-8; x-user-defined means windows-1252.
+    Some(
+        if encoding == encoding_rs::UTF_16BE || encoding == encoding_rs::UTF_16LE {
+            encoding_rs::UTF_8
+        } else if encoding == encoding_rs::X_USER_DEFINED {
+            encoding_rs::WINDOWS_1252
+        } else {
+            encoding
+        },
+    )
+}
+
+/// Decodes a body as the HTML standard orders it: a BOM, the content-type's
+/// charset, a `<meta>` charset, else UTF-8.
 fn decode(content_type: &str, body: Vec<u8>) -> String {
     let encoding = content_type
         .split(';')
         .filter_map(|param| param.trim().strip_prefix("charset="))
         .find_map(|label| encoding_rs::Encoding::for_label(label.trim_matches('"').as_bytes()))
+        .or_else(|| meta_charset(&body))
         .unwrap_or(encoding_rs::UTF_8);
     let bom = encoding_rs::Encoding::for_bom(&body).is_some();
     if encoding == encoding_rs::UTF_8 && !bom {
@@ -383,6 +462,57 @@ mod tests {
         assert_eq!(decode("text/html; charset=\"utf-8\"", "é".into()), "é");
         assert_eq!(decode("text/html", b"caf\xe9".to_vec()), "caf\u{fffd}");
         assert_eq!(decode("text/html", b"\xef\xbb\xbfok".to_vec()), "ok");
+    }
+
+    #[test]
+    fn charset_from_meta_when_the_header_names_none() {
+        let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode("日本語のページ");
+        let page = [
+            b"<html><head><meta charset=\"Shift_JIS\"><title>".as_slice(),
+            &sjis,
+            b"</title>",
+        ]
+        .concat();
+        assert!(decode("text/html", page.clone()).contains("日本語のページ"));
+        let http_equiv = [
+            b"<meta http-equiv='Content-Type' content='text/html; charset=shift_jis'>".as_slice(),
+            &sjis,
+        ]
+        .concat();
+        assert!(decode("text/html", http_equiv).contains("日本語のページ"));
+        // The header wins over the meta.
+        assert!(!decode("text/html; charset=utf-8", page).contains("日本語"));
+        assert_eq!(
+            decode("text/html", b"<meta charset=utf-16>ok".to_vec()),
+            "<meta charset=utf-16>ok"
+        );
+    }
+
+    #[test]
+    fn binary_bodies_are_known_by_their_bytes() {
+        assert_eq!(binary_kind(b"\x89PNG\r\n\x1a\n...."), Some("PNG image"));
+        assert_eq!(binary_kind(b"\x1f\x8b\x08\x00"), Some("gzip data"));
+        assert_eq!(
+            binary_kind(b"<html>\x00</html>"),
+            Some("bytes no text holds")
+        );
+        assert_eq!(
+            binary_kind(b"<html><title>\x1b[31m</title>"),
+            None,
+            "ESC is text"
+        );
+        assert_eq!(binary_kind("<p>café</p>\n\t".as_bytes()), None);
+        assert_eq!(
+            binary_kind(b"\xff\xfe<\x00h\x00"),
+            None,
+            "UTF-16 with its BOM"
+        );
+        let late = [vec![b'a'; 2000], vec![0u8]].concat();
+        assert_eq!(
+            binary_kind(&late),
+            None,
+            "only the first 1,445 bytes are read"
+        );
     }
 
     #[test]

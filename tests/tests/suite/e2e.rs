@@ -392,3 +392,49 @@ async fn page_text_reaches_no_terminal_with_its_control_characters() {
     assert!(!out.assert_success().stdout.contains('\u{1b}'));
     assert!(out.stdout.contains("\\u001b"), "{}", out.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_that_lie_about_their_bytes_are_refused_or_decoded_in_either_mode() {
+    let site = Site::start(&[
+        "--pages", "20", "--seed", "43", "--min-kb", "2", "--max-kb", "4",
+    ])
+    .await;
+    let mut env = TestEnv::new("liars");
+    env.start_stack(1, 1);
+    let list = env.log_dir.join("urls.txt");
+    let urls: String = ["/__png", "/__br", "/__sjis"]
+        .iter()
+        .map(|path| format!("{}{path}\n", site.base))
+        .collect();
+    std::fs::write(&list, urls).unwrap();
+    let list = list.to_str().unwrap();
+    for mode in ["--wait", "--local"] {
+        let out = env
+            .producer(
+                &["submit", "--urls", list, mode, "--json", "--quiet"],
+                CRAWL_LIMIT,
+            )
+            .await;
+        let (_, report): (String, Report) = out.assert_success().id_and_json();
+        let page = |path: &str| {
+            let url = format!("{}{path}", site.base);
+            report.pages.iter().find(|p| p.url == url).unwrap()
+        };
+        assert_eq!(
+            page("/__png").error.as_deref(),
+            Some("not HTML: a binary body (PNG image)"),
+            "{mode}"
+        );
+        assert_eq!(
+            page("/__br").error.as_deref(),
+            Some("content-encoding br was not asked for and is not decoded"),
+            "{mode}"
+        );
+        let sjis = page("/__sjis");
+        assert_eq!(
+            (sjis.title.as_deref(), sjis.tags.clone()),
+            (Some("日本語"), vec!["日本語".to_owned()]),
+            "{mode}: the charset its <meta> names"
+        );
+    }
+}
