@@ -47,8 +47,33 @@ pub struct Extracted {
     pub title: Option<String>,
     /// Sorted unique trimmed texts of the tag selector's elements.
     pub tags: Vec<String>,
-    /// Sorted unique canonical URLs of the `a[href]`s the link rule follows.
+    /// Sorted unique canonical URLs of the `a[href]`s the link rule follows:
+    /// the first [`MAX_LINKS_PER_PAGE`] distinct ones in document order.
     pub links: Vec<String>,
+    /// Followed links past the cap, not kept (each occurrence counted).
+    pub links_dropped: u64,
+}
+
+/// Most links kept from one page. A page is a stranger's: a 5 MB page of
+/// 340,000 links would otherwise become 340,000 claims in one store call.
+pub const MAX_LINKS_PER_PAGE: usize = 2000;
+
+/// A page's followed links: the first [`MAX_LINKS_PER_PAGE`] distinct ones
+/// in document order (both engines see the same order), and a count of the rest.
+#[derive(Debug, Default)]
+struct LinkSet {
+    links: BTreeSet<String>,
+    dropped: u64,
+}
+
+impl LinkSet {
+    fn add(&mut self, url: String) {
+        if self.links.len() < MAX_LINKS_PER_PAGE || self.links.contains(&url) {
+            self.links.insert(url);
+        } else {
+            self.dropped += 1;
+        }
+    }
 }
 
 /// A crawl's rules, compiled once and reused for every page.
@@ -135,16 +160,17 @@ impl Extractor {
             .select(&self.tree.tags)
             .filter_map(|el| nonempty(&el.text().collect::<String>()))
             .collect();
-        let links: BTreeSet<String> = document
+        let mut links = LinkSet::default();
+        document
             .select(&self.tree.anchors)
             .filter_map(|a| a.value().attr("href"))
             .filter_map(|href| self.rule.follow(base, href))
-            .map(String::from)
-            .collect();
+            .for_each(|url| links.add(url.into()));
         Extracted {
             title,
             tags: tags.into_iter().collect(),
-            links: links.into_iter().collect(),
+            links: links.links.into_iter().collect(),
+            links_dropped: links.dropped,
         }
     }
 
@@ -231,7 +257,7 @@ impl Extractor {
                         .rule
                         .follow(base, &html_escape::decode_html_entities(&href))
                 {
-                    state.borrow_mut().links.insert(url.into());
+                    state.borrow_mut().links.add(url.into());
                 }
                 Ok(())
             }
@@ -269,7 +295,8 @@ impl Extractor {
         Some(Extracted {
             title: state.title.and_then(|t| nonempty(&t.text)),
             tags: state.tags.into_iter().collect(),
-            links: state.links.into_iter().collect(),
+            links: state.links.links.into_iter().collect(),
+            links_dropped: state.links.dropped,
         })
     }
 }
@@ -282,7 +309,7 @@ struct Stream {
     /// Matched tag elements whose end tag has not come yet, outermost first.
     tags_open: Vec<Open>,
     tags: BTreeSet<String>,
-    links: BTreeSet<String>,
+    links: LinkSet,
 }
 
 /// The text of one matched element, as read so far.
@@ -376,6 +403,38 @@ mod tests {
             politeness: Default::default(),
         })
         .unwrap()
+    }
+
+    #[test]
+    fn links_past_the_cap_are_counted_not_kept_by_both_engines() {
+        let anchors: String = (0..MAX_LINKS_PER_PAGE + 500)
+            .rev()
+            .map(|i| {
+                format!(
+                    "<a href=\"/questions/{i}/q\">q</a><a href=\"/questions/{i}/q#x\">again</a>"
+                )
+            })
+            .collect();
+        let html = format!("<html><title>many</title><body>{anchors}</body></html>");
+        let base = Url::parse("https://stackoverflow.com/").unwrap();
+        let tree = extractor().extract_tree(&html, &base);
+        let stream = extractor().extract_stream(&html, &base).unwrap();
+        assert_eq!(tree, stream);
+        assert_eq!(tree.links.len(), MAX_LINKS_PER_PAGE);
+        assert_eq!(
+            tree.links_dropped, 1000,
+            "500 URLs past the cap, each twice"
+        );
+        // The first ones in document order are kept: the highest ids here.
+        assert!(tree.links.contains(&format!(
+            "https://stackoverflow.com/questions/{}/q",
+            MAX_LINKS_PER_PAGE + 499
+        )));
+        assert!(
+            !tree
+                .links
+                .contains(&"https://stackoverflow.com/questions/0/q".to_owned())
+        );
     }
 
     #[test]

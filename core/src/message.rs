@@ -116,6 +116,10 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
+}
+
 /// How a task ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -149,8 +153,12 @@ pub struct PageResult {
     pub title: Option<String>,
     /// Sorted unique texts of the tag selector's elements.
     pub tags: Vec<String>,
-    /// Sorted unique canonical links the link rule follows.
+    /// Sorted unique canonical links the link rule follows (at most
+    /// [`crate::extract::MAX_LINKS_PER_PAGE`]).
     pub links: Vec<String>,
+    /// Followed links the page held past that cap, not kept.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub links_dropped: u64,
     /// Why the task failed.
     pub error: Option<String>,
     /// When the response was complete, in milliseconds since the Unix epoch.
@@ -345,6 +353,7 @@ mod tests {
                 title: None,
                 tags: vec![],
                 links: vec![],
+                links_dropped: 0,
                 error: Some("HTTP 404".into()),
                 fetched_at_ms: 1,
                 elapsed_ms: 2,
@@ -371,6 +380,7 @@ mod tests {
                 title: Some("a".into()),
                 tags: vec!["python".into()],
                 links: vec!["https://stackoverflow.com/questions/2".into()],
+                links_dropped: 0,
                 error: None,
                 fetched_at_ms: 1,
                 elapsed_ms: 2,

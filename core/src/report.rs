@@ -503,6 +503,7 @@ mod tests {
             title: None,
             tags: vec![],
             links: links.iter().map(|l| l.to_string()).collect(),
+            links_dropped: 0,
             error: None,
             fetched_at_ms: 0,
             elapsed_ms: 0,

@@ -298,6 +298,10 @@ impl Tasks {
                 result.title = page.title;
                 result.tags = page.tags;
                 result.links = page.links;
+                result.links_dropped = page.links_dropped;
+                if page.links_dropped > 0 {
+                    warn!(url = %task.url, dropped = page.links_dropped, "links past the per-page cap not followed");
+                }
             }
             Err(failure) => {
                 result.status = failure.status;
@@ -449,6 +453,7 @@ fn failed_result(task: &Task, reason: String) -> PageResult {
         title: None,
         tags: Vec::new(),
         links: Vec::new(),
+        links_dropped: 0,
         error: Some(reason),
         fetched_at_ms: now_ms(),
         elapsed_ms: 0,
