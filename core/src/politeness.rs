@@ -68,15 +68,15 @@ pub const BACKOFF_BASE: Duration = Duration::from_secs(1);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
 /// Most margin added to a host delay ([`delay_margin`]).
-pub const DELAY_MARGIN_MAX: Duration = Duration::from_millis(25);
+pub const DELAY_MARGIN_MAX: Duration = Duration::from_millis(50);
 
-/// The margin added to a host delay of `delay_ms`: a tenth of it, at most
+/// The margin added to a host delay of `delay_ms`: a fifth of it, at most
 /// [`DELAY_MARGIN_MAX`]. Starts are granted in the store; the requests reach
 /// the host a little later, each after its own few milliseconds of network
 /// and scheduling, so grants are spaced by a little more than the delay for
 /// the arrivals to keep it. (`lua/host.lua` adds the same.)
 pub fn delay_margin(delay_ms: u64) -> u64 {
-    (delay_ms / 10).min(DELAY_MARGIN_MAX.as_millis() as u64)
+    (delay_ms / 5).min(DELAY_MARGIN_MAX.as_millis() as u64)
 }
 
 /// One request's ask for a lane.

@@ -25,7 +25,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local LEASE = tonumber(ARGV[3])
 local HORIZON = tonumber(ARGV[4])
 local DISPATCH_MAX = tonumber(ARGV[5])
-local MARGIN_MAX = 25
+local MARGIN_MAX = 50
 -- A host's pacing hash outlives its last request by a day, then goes (its
 -- lists and sets empty themselves).
 local IDLE_MS = 86400000
@@ -62,7 +62,7 @@ local function delay_of(H, d, robots)
     local cd = num(redis.call('HGET', H, 'crawl_delay'))
     if cd > d then d = cd end
   end
-  return d + math.min(math.floor(d / 10), MARGIN_MAX)
+  return d + math.min(math.floor(d / 5), MARGIN_MAX)
 end
 
 local function lanes_free(L, c)

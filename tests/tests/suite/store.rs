@@ -295,13 +295,13 @@ async fn hosts_contract(store: Arc<dyn Store>) {
     let Grant::Later(second) = ask(&paced, "c", None, delayed, "t3").await else {
         panic!("a reservation")
     };
-    // 300 ms and its margin, 30 ms.
+    // 300 ms and its margin, 50 ms.
     assert!(
-        first <= Duration::from_millis(330) && first >= Duration::from_millis(280),
+        first <= Duration::from_millis(350) && first >= Duration::from_millis(300),
         "{first:?}"
     );
     assert!(
-        second >= first + Duration::from_millis(320),
+        second >= first + Duration::from_millis(340),
         "{first:?} then {second:?}"
     );
 
