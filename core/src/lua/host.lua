@@ -130,6 +130,14 @@ local function watch(origin, expiry)
   redis.call('ZADD', WAKE, 'LT', expiry, origin)
 end
 
+-- Gives expired leases' lanes back and hands the freed lanes out; appends
+-- what it hands out to out.
+local function settle(origin, out)
+  local _, L, Q, D = keys(origin)
+  purge(L, Q, D)
+  dispatch(origin, out)
+end
+
 -- Queues a task behind the host (at the front when it had a lane reserved);
 -- a sweep looks at the host soon in case no release is coming.
 local function park(origin, entry, front)
@@ -224,7 +232,7 @@ end
 
 if op == 'release' then
   local origin, lease, pace, wait = ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9])
-  local H, L, Q, D = keys(origin)
+  local H, L, _, D = keys(origin)
   redis.call('ZREM', L, lease)
   local held = redis.call('HGET', D, lease)
   if held then
@@ -233,9 +241,8 @@ if op == 'release' then
   end
   pace_host(H, pace, wait, tonumber(ARGV[10]), tonumber(ARGV[11]))
   redis.call('PEXPIRE', H, IDLE_MS)
-  purge(L, Q, D)
   local out = {}
-  dispatch(origin, out)
+  settle(origin, out)
   return out
 end
 
@@ -243,9 +250,7 @@ if op == 'sweep' then
   local due = redis.call('ZRANGEBYSCORE', WAKE, '-inf', now, 'LIMIT', 0, 64)
   local out = {}
   for _, origin in ipairs(due) do
-    local _, L, Q, D = keys(origin)
-    purge(L, Q, D)
-    dispatch(origin, out)
+    settle(origin, out)
   end
   return out
 end
@@ -260,7 +265,7 @@ end
 
 if op == 'put_robots' then
   local origin, R, record, crawl_delay = ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9])
-  local H, L, Q, D = keys(origin)
+  local H = keys(origin)
   redis.call('HSET', R, origin, record)
   redis.call('HDEL', R, '~' .. origin)
   if crawl_delay > num(redis.call('HGET', H, 'crawl_delay')) then
@@ -268,9 +273,8 @@ if op == 'put_robots' then
   end
   pace_host(H, ARGV[10], tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13]))
   -- The tasks that waited for this record may go now.
-  purge(L, Q, D)
   local out = {}
-  dispatch(origin, out)
+  settle(origin, out)
   return out
 end
 
