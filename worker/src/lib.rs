@@ -130,7 +130,7 @@ pub async fn run(
         store,
         shutdown.clone(),
     )?);
-    tokio::spawn(handler.tasks.clone().keep_hosts(shutdown.clone()));
+    tokio::spawn(handler.tasks.clone().keep_hosts());
     let (concurrency, prefetch) = (config.concurrency(), config.prefetch());
     info!(concurrency, prefetch, "worker consuming tasks");
     // A message gives back its slot once each of its tasks has a fetch slot:
@@ -158,8 +158,6 @@ const MESSAGES_STARTING: usize = 4;
 /// Handles one task message: starts each of its tasks as a fetch slot frees up.
 pub struct Worker {
     tasks: Arc<Tasks>,
-    store: Arc<dyn Store>,
-    shutdown: CancellationToken,
 }
 
 /// Runs one task: admission at its host, fetch, parse, store, publish the completion.
@@ -218,20 +216,16 @@ impl Worker {
             extractors: Mutex::new(HashMap::new()),
             completions,
             transport,
-            store: store.clone(),
+            store,
             max_retries: config.max_retries,
             retry_base: Duration::from_millis(config.retry_base_ms),
             fetch_slots: Arc::new(Semaphore::new(config.concurrency())),
             gate: Gate::default(),
             detached: TaskTracker::new(),
-            shutdown: shutdown.clone(),
+            shutdown,
             me: me.clone(),
         });
-        Ok(Self {
-            tasks,
-            shutdown,
-            store,
-        })
+        Ok(Self { tasks })
     }
 }
 
@@ -342,6 +336,10 @@ impl Tasks {
     /// by several URLs counts once, under its own URL when the crawl has it
     /// as a task, else under the first task that landed on it.
     async fn keeps_page(&self, task: &Task, landed: &Url) -> Result<(), Failure> {
+        if landed.fragment().is_none() && landed.as_str() == task.url {
+            // No redirect: every page but a few.
+            return Ok(());
+        }
         let mut landed = landed.clone();
         landed.set_fragment(None);
         if landed.as_str() == task.url {
@@ -435,7 +433,7 @@ impl From<FetchError> for Failure {
             retry: error.is_transient().then(|| Retry {
                 after: error.retry_after(),
             }),
-            pace: polite::pace_of(Some(&error)),
+            pace: polite::pace_of(&error),
         }
     }
 }
@@ -472,8 +470,9 @@ impl Handler for Worker {
         let mut stopped = false;
         'crawls: for (crawl_id, tasks) in message::by_crawl(tasks, |task| task.crawl_id) {
             let ids: Vec<_> = tasks.iter().map(|task| task.task_id).collect();
-            let started =
-                consume::persist("mark started", || self.store.start_tasks(crawl_id, &ids));
+            let started = consume::persist("mark started", || {
+                self.tasks.store.start_tasks(crawl_id, &ids)
+            });
             let starts = match started.await {
                 Ok(Some(starts)) => starts,
                 Ok(None) => {
@@ -501,7 +500,7 @@ impl Handler for Worker {
                     }
                     Start::Fetch => {
                         let fetch_slot = tokio::select! {
-                            () = self.shutdown.cancelled() => None,
+                            () = self.tasks.shutdown.cancelled() => None,
                             slot = self.tasks.fetch_slots.clone().acquire_owned() => slot.ok(),
                         };
                         let Some(fetch_slot) = fetch_slot else {
@@ -587,12 +586,7 @@ impl Tasks {
         debug!(url = %task.url, outcome = ?result.outcome, status = ?result.status, redelivered, "scraped");
         let disposition = self.finish(task, result, retry).await;
         if let Some(lease) = lease.filter(|lease| lease.durable) {
-            if disposition == Disposition::Ack {
-                self.release(lease, pace).await;
-            } else {
-                // The store's copy comes back to the host's queue when the lease expires.
-                self.gate.forget(&lease);
-            }
+            self.settle(lease, &disposition, pace).await;
         }
         disposition
     }

@@ -21,7 +21,6 @@ use crawlq_core::politeness::{self, Acquire, Dispatched, Grant, Pace, RENEW_EVER
 use crawlq_core::report::now_ms;
 use crawlq_core::robots::{self, Robots, RobotsRecord};
 use crawlq_core::store::{Start, StoreError};
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 use url::Url;
 use uuid::Uuid;
@@ -125,11 +124,10 @@ impl Gate {
 }
 
 /// How a fetch's outcome paces its host.
-pub(crate) fn pace_of(error: Option<&FetchError>) -> Pace {
+pub(crate) fn pace_of(error: &FetchError) -> Pace {
     match error {
-        Some(FetchError::RateLimited(None)) => Pace::BackOff,
-        Some(error) => error.retry_after().map_or(Pace::Normal, Pace::PauseFor),
-        None => Pace::Normal,
+        FetchError::RateLimited(None) => Pace::BackOff,
+        error => error.retry_after().map_or(Pace::Normal, Pace::PauseFor),
     }
 }
 
@@ -259,13 +257,21 @@ impl Tasks {
     pub(crate) async fn finish_blocked(&self, task: &Task, lease: Option<Lease>) -> Disposition {
         let disposition = self.complete(task.rules.clone(), blocked(task)).await;
         if let Some(lease) = lease {
-            if disposition == Disposition::Ack {
-                self.release(lease, Pace::Unused).await;
-            } else {
-                self.gate.forget(&lease);
-            }
+            self.settle(lease, &disposition, Pace::Unused).await;
         }
         disposition
+    }
+
+    /// Ends a lane held while a task's effects were made durable: given back
+    /// once they are (`Ack`), else only no longer renewed, so that the
+    /// store's copy of the task goes back to its host's queue when the lease
+    /// expires.
+    pub(crate) async fn settle(&self, lease: Lease, disposition: &Disposition, pace: Pace) {
+        if *disposition == Disposition::Ack {
+            self.release(lease, pace).await;
+        } else {
+            self.gate.forget(&lease);
+        }
     }
 
     /// Fetches a host's robots.txt under the lane held, stores what it says
@@ -373,9 +379,8 @@ impl Tasks {
             Ok(Some(Start::Fetch)) => {}
             Ok(Some(Start::Stored(result))) => {
                 // Its result came from another copy: send it on, no fetch.
-                let rules = task.rules.clone();
-                self.complete(rules, *result).await;
-                self.release(lease, Pace::Unused).await;
+                let disposition = self.complete(task.rules.clone(), *result).await;
+                self.settle(lease, &disposition, Pace::Unused).await;
                 return;
             }
             Ok(_) => {
@@ -413,15 +418,15 @@ impl Tasks {
     }
 
     /// Sweeps the store for hosts whose queued tasks may go, and renews the
-    /// leases held, until `shutdown`.
-    pub(crate) async fn keep_hosts(self: Arc<Self>, shutdown: CancellationToken) {
+    /// leases held, until shutdown.
+    pub(crate) async fn keep_hosts(self: Arc<Self>) {
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         let mut renew = tokio::time::interval(RENEW_EVERY);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                () = shutdown.cancelled() => return,
+                () = self.shutdown.cancelled() => return,
                 _ = sweep.tick() => match self.store.hosts().sweep().await {
                     Ok(dispatched) => self.run_dispatched(dispatched),
                     Err(error) => debug!(%error, "host sweep failed"),
