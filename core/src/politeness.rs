@@ -341,6 +341,13 @@ impl Book {
         self.hosts.entry(origin.to_owned()).or_default()
     }
 
+    /// Gives expired leases' lanes back and hands the freed lanes out
+    /// (`settle` in `lua/host.lua`).
+    fn settle(&mut self, origin: &str, now: u64, out: &mut Vec<Dispatched>) {
+        self.host(origin).purge(now);
+        self.dispatch(origin, now, out);
+    }
+
     /// Hands queued tasks lanes, in order, and sets when a sweep should look again.
     fn dispatch(&mut self, origin: &str, now: u64, out: &mut Vec<Dispatched>) {
         let horizon = HORIZON.as_millis() as u64;
@@ -519,9 +526,8 @@ impl Hosts for MemoryHosts {
             host.members.remove(entry_id(&entry));
         }
         host.pace(pace, now);
-        host.purge(now);
         let mut out = Vec::new();
-        book.dispatch(origin, now, &mut out);
+        book.settle(origin, now, &mut out);
         Ok(out)
     }
 
@@ -536,8 +542,7 @@ impl Hosts for MemoryHosts {
             .collect();
         let mut out = Vec::new();
         for origin in due {
-            book.host(&origin).purge(now);
-            book.dispatch(&origin, now, &mut out);
+            book.settle(&origin, now, &mut out);
         }
         Ok(out)
     }
@@ -586,9 +591,8 @@ impl Hosts for MemoryHosts {
         let host = book.host(origin);
         host.crawl_delay = host.crawl_delay.max(crawl_delay_ms);
         host.pace(pace, now);
-        host.purge(now);
         let mut out = Vec::new();
-        book.dispatch(origin, now, &mut out);
+        book.settle(origin, now, &mut out);
         Ok(out)
     }
 

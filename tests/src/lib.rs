@@ -190,6 +190,15 @@ impl TestEnv {
         run(self.command("producer").args(args), limit).await
     }
 
+    /// Writes `urls`, one a line, to a file in `log_dir` for `submit --urls`;
+    /// returns its path.
+    pub fn url_list<U: std::fmt::Display>(&self, urls: impl IntoIterator<Item = U>) -> String {
+        let list = self.log_dir.join("urls.txt");
+        let text: String = urls.into_iter().map(|url| format!("{url}\n")).collect();
+        std::fs::write(&list, text).unwrap_or_else(|e| panic!("write {}: {e}", list.display()));
+        list.to_string_lossy().into_owned()
+    }
+
     /// Starts a crawl (`crawl ...` or `submit ...`) without waiting; returns its id.
     pub async fn start_crawl(&self, args: &[&str]) -> String {
         let out = self.producer(args, CRAWL_LIMIT).await;

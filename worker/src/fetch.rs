@@ -169,7 +169,9 @@ impl Fetcher {
     pub async fn fetch(&self, url: &str, hosts: &HostSet) -> Result<Page, FetchError> {
         let url = Url::parse(url).map_err(|e| FetchError::Other(format!("bad URL: {e}")))?;
         tokio::time::timeout(self.timeout, async {
-            let landed = self.follow(url, hosts).await?;
+            let landed = self
+                .follow_within(url, Some(hosts), self.max_redirects)
+                .await?;
             self.read(landed).await
         })
         .await
@@ -192,11 +194,6 @@ impl Fetcher {
         })
         .await
         .map_err(|_| FetchError::Timeout)?
-    }
-
-    async fn follow(&self, url: Url, hosts: &HostSet) -> Result<Landed, FetchError> {
-        self.follow_within(url, Some(hosts), self.max_redirects)
-            .await
     }
 
     /// Sends a GET for `url`, then for each redirect's target in turn, each

@@ -284,15 +284,10 @@ async fn urls_redirecting_to_one_page_count_it_once_in_either_mode() {
         redirect(&format!("{a}%23answers")),
         redirect(b),
     );
-    let list: String = [&to_a, &to_a_again, b, &to_b]
-        .iter()
-        .map(|url| format!("{url}\n"))
-        .collect();
     let mut env = TestEnv::new("redirects");
     env.start_stack(2, 1);
-    let file = env.log_dir.join("urls.txt");
-    std::fs::write(&file, list).unwrap();
-    let file = file.to_str().unwrap();
+    let file = env.url_list([&to_a, &to_a_again, b, &to_b]);
+    let file = file.as_str();
     let mut reports = Vec::new();
     for local in [false, true] {
         let mut args = vec!["submit", "--urls", file, "--json", "--quiet"];
@@ -345,9 +340,8 @@ async fn page_text_reaches_no_terminal_with_its_control_characters() {
     .await;
     let mut env = TestEnv::new("ansi");
     env.start_stack(1, 1);
-    let list = env.log_dir.join("urls.txt");
-    std::fs::write(&list, format!("{}/__ansi\n", site.base)).unwrap();
-    let list = list.to_str().unwrap();
+    let list = env.url_list([format!("{}/__ansi", site.base)]);
+    let list = list.as_str();
     let out = env
         .producer(
             &["submit", "--urls", list, "--wait", "--quiet"],
@@ -401,13 +395,12 @@ async fn pages_that_lie_about_their_bytes_are_refused_or_decoded_in_either_mode(
     .await;
     let mut env = TestEnv::new("liars");
     env.start_stack(1, 1);
-    let list = env.log_dir.join("urls.txt");
-    let urls: String = ["/__png", "/__br", "/__sjis"]
-        .iter()
-        .map(|path| format!("{}{path}\n", site.base))
-        .collect();
-    std::fs::write(&list, urls).unwrap();
-    let list = list.to_str().unwrap();
+    let list = env.url_list(
+        ["/__png", "/__br", "/__sjis"]
+            .iter()
+            .map(|path| format!("{}{path}", site.base)),
+    );
+    let list = list.as_str();
     for mode in ["--wait", "--local"] {
         let out = env
             .producer(

@@ -33,16 +33,15 @@ async fn chaos_kills_and_restarts_lose_nothing_and_count_nothing_twice() {
 /// Submits the first `n` pages of the site that answer 200, as one list
 /// (so one task message); returns the crawl id.
 async fn submit_pages(env: &TestEnv, truth: &Truth, n: usize, politeness: &[&str]) -> String {
-    let urls: String = truth
-        .pages
-        .iter()
-        .filter(|(_, p)| p.status == 200)
-        .take(n)
-        .map(|(u, _)| format!("{u}\n"))
-        .collect();
-    let list = env.log_dir.join("urls.txt");
-    std::fs::write(&list, urls).unwrap();
-    let mut args = vec!["submit", "--urls", list.to_str().unwrap()];
+    let list = env.url_list(
+        truth
+            .pages
+            .iter()
+            .filter(|(_, p)| p.status == 200)
+            .take(n)
+            .map(|(u, _)| u),
+    );
+    let mut args = vec!["submit", "--urls", list.as_str()];
     args.extend_from_slice(politeness);
     env.start_crawl(&args).await
 }

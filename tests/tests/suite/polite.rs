@@ -398,11 +398,8 @@ async fn allow_private_for_one_target_never_reaches_another_port() {
     let linking = format!("{}/__page?links={linked}", site.base);
 
     // The redirect leaves the crawl's hosts: refused by the link rule.
-    let list = env.log_dir.join("urls.txt");
-    std::fs::write(&list, format!("{redirect}\n")).unwrap();
-    let id = env
-        .start_crawl(&["submit", "--urls", list.to_str().unwrap()])
-        .await;
+    let list = env.url_list([&redirect]);
+    let id = env.start_crawl(&["submit", "--urls", &list]).await;
     let off_hosts = env.wait_report(&id).await;
     assert!(
         only_error(&off_hosts).starts_with("redirect off the crawl's hosts"),
