@@ -159,6 +159,10 @@ pub struct PageResult {
     /// Followed links the page held past that cap, not kept.
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub links_dropped: u64,
+    /// Matched tag elements not counted: text longer than
+    /// [`crate::extract::MAX_TAG_BYTES`], or past [`crate::extract::MAX_TAGS_PER_PAGE`].
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub tags_dropped: u64,
     /// Why the task failed.
     pub error: Option<String>,
     /// When the response was complete, in milliseconds since the Unix epoch.
@@ -354,6 +358,7 @@ mod tests {
                 tags: vec![],
                 links: vec![],
                 links_dropped: 0,
+                tags_dropped: 0,
                 error: Some("HTTP 404".into()),
                 fetched_at_ms: 1,
                 elapsed_ms: 2,
@@ -381,6 +386,7 @@ mod tests {
                 tags: vec!["python".into()],
                 links: vec!["https://stackoverflow.com/questions/2".into()],
                 links_dropped: 0,
+                tags_dropped: 0,
                 error: None,
                 fetched_at_ms: 1,
                 elapsed_ms: 2,

@@ -504,6 +504,7 @@ mod tests {
             tags: vec![],
             links: links.iter().map(|l| l.to_string()).collect(),
             links_dropped: 0,
+            tags_dropped: 0,
             error: None,
             fetched_at_ms: 0,
             elapsed_ms: 0,

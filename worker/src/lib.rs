@@ -293,8 +293,12 @@ impl Tasks {
                 result.tags = page.tags;
                 result.links = page.links;
                 result.links_dropped = page.links_dropped;
+                result.tags_dropped = page.tags_dropped;
                 if page.links_dropped > 0 {
                     warn!(url = %task.url, dropped = page.links_dropped, "links past the per-page cap not followed");
+                }
+                if page.tags_dropped > 0 {
+                    warn!(url = %task.url, dropped = page.tags_dropped, "tag elements too long or past the per-page cap not counted");
                 }
             }
             Err(failure) => {
@@ -386,7 +390,14 @@ impl Tasks {
         // html5ever's tree is not Send: parse on a blocking thread, hand back owned data.
         let extracted = tokio::task::spawn_blocking(move || extractor.extract(&page.html, &base))
             .await
-            .map_err(|e| Failure::without_status(format!("parser crashed: {e}")))?;
+            .map_err(|e| Failure::without_status(format!("parser crashed: {e}")))?
+            // The same page would fail the same way: not retried.
+            .map_err(|e| Failure {
+                status: Some(200),
+                reason: e.to_string(),
+                retry: None,
+                pace: Pace::Normal,
+            })?;
         Ok((page.final_url, extracted))
     }
 }
@@ -452,6 +463,7 @@ fn failed_result(task: &Task, reason: String) -> PageResult {
         tags: Vec::new(),
         links: Vec::new(),
         links_dropped: 0,
+        tags_dropped: 0,
         error: Some(reason),
         fetched_at_ms: now_ms(),
         elapsed_ms: 0,

@@ -650,13 +650,14 @@ async fn raw_ceiling(seed: &str, concurrency: usize, tree: bool) {
                 let _slot = slots.acquire_owned().await.ok()?;
                 tokio::task::spawn_blocking(move || {
                     if tree {
-                        extractor.extract_tree(&page.html, &page.final_url)
+                        extractor.extract_tree(&page.html, &page.final_url).ok()
                     } else {
-                        extractor.extract(&page.html, &page.final_url)
+                        extractor.extract(&page.html, &page.final_url).ok()
                     }
                 })
                 .await
                 .ok()
+                .flatten()
             });
         }
         let Some(done) = in_flight.join_next().await else {
@@ -720,7 +721,7 @@ fn engines(pages: usize) {
         }
         (started.elapsed().as_secs_f64(), all)
     };
-    let (tree_s, tree) = time(&|html, url| Some(extractor.extract_tree(html, url)));
+    let (tree_s, tree) = time(&|html, url| extractor.extract_tree(html, url).ok());
     let (stream_s, stream) = time(&|html, url| extractor.extract_stream(html, url));
     let agree = tree == stream;
     for (name, seconds) in [

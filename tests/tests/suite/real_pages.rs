@@ -46,14 +46,18 @@ fn extraction_matches_expected_json_on_real_pages() {
             politeness: Default::default(),
         })
         .unwrap();
-        let got = extractor.extract(&html, &base);
-        let streamed = extractor.extract_stream(&html, &base);
+        let got = extractor.extract(&html, &base).unwrap();
+        let streamed = extractor.stream_or_why(&html, &base);
         assert_eq!(
             streamed.as_ref(),
-            Some(&got),
+            Ok(&got),
             "the streaming engine should read {file} alone, and the same"
         );
-        assert_eq!(extractor.extract_tree(&html, &base), got, "tree on {file}");
+        assert_eq!(
+            extractor.extract_tree(&html, &base).unwrap(),
+            got,
+            "tree on {file}"
+        );
         assert_eq!(
             got.title.as_deref(),
             Some(want.title.as_str()),

@@ -55,6 +55,7 @@ fn result(crawl: Uuid, claim: &Claim, tags: &[&str]) -> PageResult {
         tags: tags.iter().map(|t| t.to_string()).collect(),
         links: vec![],
         links_dropped: 0,
+        tags_dropped: 0,
         error: None,
         fetched_at_ms: 5,
         elapsed_ms: 1,

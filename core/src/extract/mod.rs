@@ -3,23 +3,25 @@
 //! Pure and synchronous: `&str` and base URL in, owned data out, no `.await`;
 //! the worker runs [`Extractor::extract`] on a blocking thread.
 //!
-//! Two engines give the same answer. The streaming one (lol_html) matches the
-//! selectors while tokenizing and builds no tree: about a third of the cost of
-//! a full parse. It is used whenever it can be exact: the tag selector is one
-//! lol_html supports, the markup is unambiguous (lol_html's strict mode), and
-//! every matched element was closed by its own end tag. Otherwise the page is
-//! parsed into a tree by scraper (html5ever), the reference the tests compare
-//! the streaming engine against.
+//! One page has one answer: the HTML standard's, which the tree engine
+//! (html5ever through scraper, [`Extractor::extract_tree`]) computes. The
+//! streaming engine (lol_html, [`Extractor::extract_stream`]) builds no tree,
+//! about a third of the cost, and answers only where it is sure to give the
+//! tree's answer; elsewhere the tree decides. Both feed the same bounded
+//! collectors (`page`) in document order, so caps cut both alike. A page
+//! whose tree would take too long to build fails with [`TooComplex`].
+#[cfg(test)]
+mod agree;
+mod page;
+mod stream;
+mod tree;
 
-use std::borrow::Cow;
-use std::cell::RefCell;
-use std::collections::BTreeSet;
-use std::rc::Rc;
-
-use lol_html::html_content::TextType;
-use lol_html::{ElementContentHandlers, HtmlRewriter, Settings};
-use scraper::{Html, Selector};
+use scraper::Selector;
 use url::Url;
+
+pub use page::{MAX_LINKS_PER_PAGE, MAX_TAG_BYTES, MAX_TAGS_PER_PAGE, MAX_TITLE_BYTES};
+use stream::StreamSelectors;
+pub use tree::{MAX_PARSE_STEPS, TooComplex};
 
 use crate::links::LinkRule;
 use crate::message::Rules;
@@ -45,35 +47,16 @@ pub enum RuleError {
 pub struct Extracted {
     /// The text of the first `<title>`, trimmed; `None` when absent or empty.
     pub title: Option<String>,
-    /// Sorted unique trimmed texts of the tag selector's elements.
+    /// Sorted unique trimmed texts of the tag selector's elements: the first
+    /// [`MAX_TAGS_PER_PAGE`] distinct ones, each at most [`MAX_TAG_BYTES`] long.
     pub tags: Vec<String>,
+    /// Matched elements whose text was not kept as a tag (too long, or past the cap).
+    pub tags_dropped: u64,
     /// Sorted unique canonical URLs of the `a[href]`s the link rule follows:
     /// the first [`MAX_LINKS_PER_PAGE`] distinct ones in document order.
     pub links: Vec<String>,
     /// Followed links past the cap, not kept (each occurrence counted).
     pub links_dropped: u64,
-}
-
-/// Most links kept from one page. A page is a stranger's: a 5 MB page of
-/// 340,000 links would otherwise become 340,000 claims in one store call.
-pub const MAX_LINKS_PER_PAGE: usize = 2000;
-
-/// A page's followed links: the first [`MAX_LINKS_PER_PAGE`] distinct ones
-/// in document order (both engines see the same order), and a count of the rest.
-#[derive(Debug, Default)]
-struct LinkSet {
-    links: BTreeSet<String>,
-    dropped: u64,
-}
-
-impl LinkSet {
-    fn add(&mut self, url: String) {
-        if self.links.len() < MAX_LINKS_PER_PAGE || self.links.contains(&url) {
-            self.links.insert(url);
-        } else {
-            self.dropped += 1;
-        }
-    }
 }
 
 /// A crawl's rules, compiled once and reused for every page.
@@ -92,13 +75,6 @@ struct TreeSelectors {
     tags: Selector,
 }
 
-#[derive(Debug, Clone)]
-struct StreamSelectors {
-    title: lol_html::Selector,
-    anchors: lol_html::Selector,
-    tags: lol_html::Selector,
-}
-
 impl Extractor {
     /// Compiles `rules`, failing with a message that names the bad part.
     pub fn new(rules: &Rules) -> Result<Self, RuleError> {
@@ -106,15 +82,7 @@ impl Extractor {
             selector: rules.tag_selector.clone(),
             reason: selector_reason(&e),
         })?;
-        let stream = rules
-            .tag_selector
-            .parse::<lol_html::Selector>()
-            .ok()
-            .map(|tags| StreamSelectors {
-                title: fixed(&"title".parse()),
-                anchors: fixed(&"a[href]".parse()),
-                tags,
-            });
+        let stream = StreamSelectors::new(&rules.tag_selector);
         Ok(Self {
             tree: TreeSelectors {
                 title: fixed(&Selector::parse("title")),
@@ -136,217 +104,14 @@ impl Extractor {
         self.stream.is_some()
     }
 
-    /// Extracts title, tags and followed links from `html`, resolving links against `base`.
-    pub fn extract(&self, html: &str, base: &Url) -> Extracted {
-        self.stream
-            .as_ref()
-            .and_then(|selectors| self.extract_streaming(selectors, html, base))
-            .unwrap_or_else(|| self.extract_tree(html, base))
-    }
-
-    /// The streaming engine alone: `None` where [`Self::extract`] falls back to the tree.
-    pub fn extract_stream(&self, html: &str, base: &Url) -> Option<Extracted> {
-        self.extract_streaming(self.stream.as_ref()?, html, base)
-    }
-
-    /// The reference engine: parses `html` into a tree (html5ever) and selects from it.
-    pub fn extract_tree(&self, html: &str, base: &Url) -> Extracted {
-        let document = Html::parse_document(html);
-        let title = document
-            .select(&self.tree.title)
-            .next()
-            .and_then(|el| nonempty(&el.text().collect::<String>()));
-        let tags: BTreeSet<String> = document
-            .select(&self.tree.tags)
-            .filter_map(|el| nonempty(&el.text().collect::<String>()))
-            .collect();
-        let mut links = LinkSet::default();
-        document
-            .select(&self.tree.anchors)
-            .filter_map(|a| a.value().attr("href"))
-            .filter_map(|href| self.rule.follow(base, href))
-            .for_each(|url| links.add(url.into()));
-        Extracted {
-            title,
-            tags: tags.into_iter().collect(),
-            links: links.links.into_iter().collect(),
-            links_dropped: links.dropped,
+    /// Extracts title, tags and followed links from `html`, resolving links
+    /// against `base`: by the streaming engine where it is sure, else by the tree.
+    pub fn extract(&self, html: &str, base: &Url) -> Result<Extracted, TooComplex> {
+        match self.extract_stream(html, base) {
+            Some(extracted) => Ok(extracted),
+            None => self.extract_tree(html, base),
         }
     }
-
-    /// The streaming engine; `None` when it cannot be sure to equal [`Self::extract_tree`]:
-    /// markup lol_html calls ambiguous, or a matched element closed without its own end tag.
-    fn extract_streaming(
-        &self,
-        selectors: &StreamSelectors,
-        html: &str,
-        base: &Url,
-    ) -> Option<Extracted> {
-        let state = Rc::new(RefCell::new(Stream::default()));
-        let on_title = {
-            let state = Rc::clone(&state);
-            move |el: &mut lol_html::html_content::Element| {
-                let mut s = state.borrow_mut();
-                if s.title.is_none() {
-                    s.title = Some(Open::default());
-                    drop(s);
-                    match el.end_tag_handlers() {
-                        Some(handlers) => {
-                            let state = Rc::clone(&state);
-                            handlers.push(Box::new(move |_| {
-                                if let Some(title) = state.borrow_mut().title.as_mut() {
-                                    title.closed = true;
-                                }
-                                Ok(())
-                            }));
-                        }
-                        // Cannot have content (foreign, self-closing): empty and closed.
-                        None => {
-                            if let Some(title) = state.borrow_mut().title.as_mut() {
-                                title.closed = true;
-                            }
-                        }
-                    }
-                }
-                Ok(())
-            }
-        };
-        let title_text = {
-            let state = Rc::clone(&state);
-            move |chunk: &mut lol_html::html_content::TextChunk<'_>| {
-                if let Some(title) = state.borrow_mut().title.as_mut()
-                    && !title.closed
-                {
-                    title.push(chunk);
-                }
-                Ok(())
-            }
-        };
-        let on_tag = {
-            let state = Rc::clone(&state);
-            move |el: &mut lol_html::html_content::Element| {
-                if let Some(handlers) = el.end_tag_handlers() {
-                    state.borrow_mut().tags_open.push(Open::default());
-                    let state = Rc::clone(&state);
-                    handlers.push(Box::new(move |_| {
-                        let mut s = state.borrow_mut();
-                        if let Some(text) = s.tags_open.pop().and_then(|t| nonempty(&t.text)) {
-                            s.tags.insert(text);
-                        }
-                        Ok(())
-                    }));
-                }
-                Ok(())
-            }
-        };
-        let tag_text = {
-            let state = Rc::clone(&state);
-            move |chunk: &mut lol_html::html_content::TextChunk<'_>| {
-                // Nested matches each get the text: an element's text includes its descendants'.
-                for open in &mut state.borrow_mut().tags_open {
-                    open.push(chunk);
-                }
-                Ok(())
-            }
-        };
-        let on_anchor = {
-            let state = Rc::clone(&state);
-            move |el: &mut lol_html::html_content::Element| {
-                if let Some(href) = el.get_attribute("href")
-                    && let Some(url) = self
-                        .rule
-                        .follow(base, &html_escape::decode_html_entities(&href))
-                {
-                    state.borrow_mut().links.add(url.into());
-                }
-                Ok(())
-            }
-        };
-        let settings = Settings {
-            element_content_handlers: vec![
-                (
-                    Cow::Borrowed(&selectors.title),
-                    ElementContentHandlers::default()
-                        .element(on_title)
-                        .text(title_text),
-                ),
-                (
-                    Cow::Borrowed(&selectors.tags),
-                    ElementContentHandlers::default()
-                        .element(on_tag)
-                        .text(tag_text),
-                ),
-                (
-                    Cow::Borrowed(&selectors.anchors),
-                    ElementContentHandlers::default().element(on_anchor),
-                ),
-            ],
-            strict: true,
-            ..Settings::new()
-        };
-        let mut rewriter = HtmlRewriter::new(settings, |_: &[u8]| {});
-        rewriter.write(html.as_bytes()).ok()?;
-        rewriter.end().ok()?;
-        let state = Rc::try_unwrap(state).ok()?.into_inner();
-        let title_closed = state.title.as_ref().is_none_or(|t| t.closed);
-        if !title_closed || !state.tags_open.is_empty() {
-            return None;
-        }
-        Some(Extracted {
-            title: state.title.and_then(|t| nonempty(&t.text)),
-            tags: state.tags.into_iter().collect(),
-            links: state.links.links.into_iter().collect(),
-            links_dropped: state.links.dropped,
-        })
-    }
-}
-
-/// What the streaming engine has seen so far.
-#[derive(Default)]
-struct Stream {
-    /// The first `<title>`, once seen.
-    title: Option<Open>,
-    /// Matched tag elements whose end tag has not come yet, outermost first.
-    tags_open: Vec<Open>,
-    tags: BTreeSet<String>,
-    links: LinkSet,
-}
-
-/// The text of one matched element, as read so far.
-#[derive(Default)]
-struct Open {
-    /// Decoded text of the element's finished text nodes.
-    text: String,
-    /// The text node being read, raw (a node can arrive in several chunks).
-    raw: String,
-    /// Its end tag was seen (the title's; a tag's `Open` is dropped then).
-    closed: bool,
-}
-
-impl Open {
-    /// Adds a chunk of the element's own text, decoding each whole text node.
-    fn push(&mut self, chunk: &lol_html::html_content::TextChunk<'_>) {
-        self.raw.push_str(chunk.as_str());
-        if chunk.last_in_text_node() {
-            let text = decode(&self.raw, chunk.text_type());
-            self.text.push_str(&text);
-            self.raw.clear();
-        }
-    }
-}
-
-/// A text node's characters: entities are decoded where HTML decodes them.
-fn decode(raw: &str, kind: TextType) -> Cow<'_, str> {
-    match kind {
-        TextType::Data | TextType::RCData => html_escape::decode_html_entities(raw),
-        _ => Cow::Borrowed(raw),
-    }
-}
-
-/// `text` trimmed, or `None` when nothing is left.
-fn nonempty(text: &str) -> Option<String> {
-    let text = text.trim();
-    (!text.is_empty()).then(|| text.to_owned())
 }
 
 /// What is wrong with a selector, in words: scraper's own message for the
@@ -417,7 +182,7 @@ mod tests {
             .collect();
         let html = format!("<html><title>many</title><body>{anchors}</body></html>");
         let base = Url::parse("https://stackoverflow.com/").unwrap();
-        let tree = extractor().extract_tree(&html, &base);
+        let tree = extractor().extract_tree(&html, &base).unwrap();
         let stream = extractor().extract_stream(&html, &base).unwrap();
         assert_eq!(tree, stream);
         assert_eq!(tree.links.len(), MAX_LINKS_PER_PAGE);
@@ -460,7 +225,7 @@ mod tests {
     /// Both engines on `html`: the streaming one must be used and agree with the tree.
     fn both(html: &str) -> Extracted {
         let base = Url::parse("https://stackoverflow.com/questions/1/q").unwrap();
-        let tree = extractor().extract_tree(html, &base);
+        let tree = extractor().extract_tree(html, &base).unwrap();
         let stream = extractor().extract_stream(html, &base);
         assert_eq!(stream.as_ref(), Some(&tree), "engines differ on {html}");
         tree
@@ -502,7 +267,10 @@ mod tests {
         // An <a> closed by the next <a> (no end tag of its own): the tree decides.
         let html = "<a class=post-tag>one<a class=post-tag>two</a>";
         assert_eq!(extractor().extract_stream(html, &base), None);
-        assert_eq!(extractor().extract(html, &base).tags, ["one", "two"]);
+        assert_eq!(
+            extractor().extract(html, &base).unwrap().tags,
+            ["one", "two"]
+        );
         // A selector lol_html does not support still works, through the tree.
         let rules = Rules {
             tag_selector: "b + a.post-tag".into(),
@@ -514,14 +282,19 @@ mod tests {
         let sibling = Extractor::new(&rules).unwrap();
         assert!(!sibling.streams());
         let html = "<b>x</b><a class=post-tag>yes</a><a class=post-tag>no</a>";
-        assert_eq!(sibling.extract(html, &base).tags, ["yes"]);
+        assert_eq!(sibling.extract(html, &base).unwrap().tags, ["yes"]);
     }
 
     #[test]
     fn empty_and_broken_documents_give_empty_results() {
         let base = Url::parse("https://stackoverflow.com/").unwrap();
-        assert_eq!(extractor().extract("", &base), Extracted::default());
-        let page = extractor().extract("<title>  </title><a href='/questions/1'", &base);
+        assert_eq!(
+            extractor().extract("", &base).unwrap(),
+            Extracted::default()
+        );
+        let page = extractor()
+            .extract("<title>  </title><a href='/questions/1'", &base)
+            .unwrap();
         assert_eq!(page.title, None);
     }
 
