@@ -36,6 +36,10 @@ pub struct ExportLine {
     pub tags: Vec<String>,
     /// Links the crawl's rule keeps.
     pub links: Vec<String>,
+    /// Followed links past the per-page cap, not kept.
+    pub links_dropped: u64,
+    /// Matched tag elements not counted (too long, or past the per-page cap).
+    pub tags_dropped: u64,
     /// Shortest link distance from a seed among crawled pages.
     pub depth: u32,
     /// When it was fetched (RFC 3339, UTC).
@@ -57,6 +61,8 @@ impl From<&PageRecord> for ExportLine {
             title: result.and_then(|r| r.title.clone()),
             tags: result.map(|r| r.tags.clone()).unwrap_or_default(),
             links: result.map(|r| r.links.clone()).unwrap_or_default(),
+            links_dropped: result.map_or(0, |r| r.links_dropped),
+            tags_dropped: result.map_or(0, |r| r.tags_dropped),
             depth: record.depth,
             fetched_at: result.map(|r| {
                 let at = UNIX_EPOCH + Duration::from_millis(r.fetched_at_ms);
@@ -87,6 +93,8 @@ pub fn write(pages: &[PageRecord], format: Format, out: &mut dyn Write) -> std::
                 "title",
                 "tags",
                 "links",
+                "links_dropped",
+                "tags_dropped",
                 "depth",
                 "fetched_at",
                 "elapsed_ms",
@@ -107,6 +115,8 @@ pub fn write(pages: &[PageRecord], format: Format, out: &mut dyn Write) -> std::
                     text(line.title.unwrap_or_default()),
                     text(line.tags.join(" ")),
                     text(line.links.join(" ")),
+                    line.links_dropped.to_string(),
+                    line.tags_dropped.to_string(),
                     line.depth.to_string(),
                     line.fetched_at.unwrap_or_default(),
                     line.elapsed_ms.map(|e| e.to_string()).unwrap_or_default(),

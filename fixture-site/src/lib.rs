@@ -7,6 +7,7 @@
 //! - [`html`]: pages as real-looking markup with real-page traps.
 //! - [`server`]: axum on 127.0.0.1, `/__truth` and `/__stats`.
 
+pub mod hostile;
 pub mod html;
 pub mod model;
 pub mod server;

@@ -8,7 +8,8 @@
 //! 503 for the first `robots_down` after start), `/__redirect?to=URL` (a 302
 //! to anywhere), `/__page?links=URL,URL` (a page linking to them), `/__ansi`
 //! (a page whose text carries terminal escapes), `/__png`, `/__br` and
-//! `/__sjis` (pages that lie about what they are), and a
+//! `/__sjis` (pages that lie about what they are), the hostile pages under
+//! `/__hostile` (see [`crate::hostile`]), and a
 //! throttled listener whose first page request answers
 //! 429 with a Retry-After.
 
@@ -215,6 +216,9 @@ async fn respond(listener: &Listener, headers: &HeaderMap, uri: &Uri, seen: u64)
         return (StatusCode::OK, [(header::CONTENT_TYPE, "text/html")], body).into_response();
     }
     if let Some(response) = hostile(path) {
+        return response;
+    }
+    if let Some(response) = crate::hostile::respond(path, &base_of(headers, listener.addr)).await {
         return response;
     }
     if path == "/__page" {

@@ -21,7 +21,7 @@ use url::Url;
 
 pub use page::{MAX_LINKS_PER_PAGE, MAX_TAG_BYTES, MAX_TAGS_PER_PAGE, MAX_TITLE_BYTES};
 use stream::StreamSelectors;
-pub use tree::{MAX_PARSE_STEPS, TooComplex};
+pub use tree::{MAX_PARSE_STEPS, PARSE_DEADLINE, TooComplex};
 
 use crate::links::LinkRule;
 use crate::message::Rules;

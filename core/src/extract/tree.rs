@@ -4,13 +4,18 @@
 //! Some markup makes the standard's tree construction quadratic: each of
 //! 100,000 `<div>`s nested under one unclosed `<a>` walks the whole stack of
 //! open elements (43 s of CPU on a 500 KB page), as do 40,000 `<b id=N>` (96 s).
-//! Every such walk goes through the tree sink (`elem_name`, `same_node`), so
-//! the sink counts them, the page is fed in small pieces, and the parse stops
-//! with [`TooComplex`] once the count passes [`MAX_PARSE_STEPS`]: a bound that
-//! is the same on every machine, so one page always gets one answer.
+//! Those walks go through the tree sink (`elem_name`, `same_node`), so the
+//! sink counts them, the page is fed in small pieces, and the parse stops with
+//! [`TooComplex`] once the count passes [`MAX_PARSE_STEPS`]: a bound that is
+//! the same on every machine, so one page always gets one answer. One walk
+//! does not pass through the sink (each new formatting element is compared
+//! with the whole list of active ones: 40,000 unclosed `<b id=N>` took 114 s),
+//! so a parse also stops after [`PARSE_DEADLINE`], a last resort that only
+//! such pages reach.
 
 use std::borrow::Cow;
 use std::cell::Cell;
+use std::time::{Duration, Instant};
 
 use ego_tree::iter::Edge;
 use html5ever::tendril::{StrTendril, TendrilSink};
@@ -28,19 +33,23 @@ use super::{Extracted, Extractor};
 /// within about a second of CPU.
 pub const MAX_PARSE_STEPS: u64 = 20_000_000;
 
-/// Bytes fed to the parser between two looks at its step count.
+/// Longest a parse may run, whatever its step count.
+pub const PARSE_DEADLINE: Duration = Duration::from_millis(1500);
+
+/// Bytes fed to the parser between two looks at its step count and clock.
 const PIECE_BYTES: usize = 2048;
 
 /// A page whose tree would take more than [`MAX_PARSE_STEPS`] to build.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "page too complex to parse: its markup made the HTML parser take over {steps} steps \
-     by {at} bytes (nesting too deep or too many open formatting elements)",
-    steps = MAX_PARSE_STEPS
+    "page too complex to parse: its markup made the HTML parser {why} by {at} bytes \
+     (nesting too deep or too many open formatting elements)"
 )]
 pub struct TooComplex {
     /// How far into the page the parse stopped, in bytes.
     pub at: usize,
+    /// Which bound it met.
+    pub why: &'static str,
 }
 
 /// Parses `html`, stopping once tree construction has taken [`MAX_PARSE_STEPS`].
@@ -52,6 +61,7 @@ pub(super) fn parse(html: &str) -> Result<Html, TooComplex> {
         },
         Default::default(),
     );
+    let started = Instant::now();
     let mut at = 0;
     while at < html.len() {
         let mut end = (at + PIECE_BYTES).min(html.len());
@@ -61,7 +71,16 @@ pub(super) fn parse(html: &str) -> Result<Html, TooComplex> {
         parser.process(StrTendril::from_slice(&html[at..end]));
         at = end;
         if parser.tokenizer.sink.sink.steps.get() > MAX_PARSE_STEPS {
-            return Err(TooComplex { at });
+            return Err(TooComplex {
+                at,
+                why: "take over 20,000,000 steps",
+            });
+        }
+        if started.elapsed() > PARSE_DEADLINE {
+            return Err(TooComplex {
+                at,
+                why: "run over 1.5 s",
+            });
         }
     }
     Ok(parser.finish())
