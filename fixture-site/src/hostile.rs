@@ -64,6 +64,16 @@ const MANY_LINKS: usize = 150_000;
 /// Bytes of one href (100 KB).
 const LONG_HREF: usize = 100 * 1024;
 
+impl Case {
+    /// The start of the error it should record (empty when it should be done).
+    pub fn expect_error(&self) -> &'static str {
+        match self.expect {
+            Expect::Failed { error, .. } => error,
+            Expect::Done { .. } => "",
+        }
+    }
+}
+
 /// Every hostile page and what a crawler with default limits (5 MB bodies,
 /// 2,000 links and 500 tags a page) should record for it; the timeouts
 /// expect a total fetch timeout of a few seconds and no retries.

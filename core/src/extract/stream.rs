@@ -400,11 +400,12 @@ impl Walk {
 
     /// Whether the tree treats a start tag `name` here as lol_html does.
     fn check(&mut self, name: &str, reads: &Reads) -> Sure<()> {
+        let kind = kind_of(name);
         if self.foreign > 0 {
             // In SVG or MathML: these names break out of it, and inside an
             // integration point the tree reads HTML again.
             let parent = self.open.last().map_or("", |open| open.name.as_str());
-            if BREAKOUT.contains(&name) || INTEGRATION_POINTS.contains(&parent) {
+            if kind & BREAKS_OUT != 0 || is(parent, INTEGRATION_POINT) {
                 return unsure("HTML inside SVG or MathML");
             }
             // The tree's selectors match SVG and MathML elements by name, lol_html's do not.
@@ -416,7 +417,7 @@ impl Walk {
             }
             return Ok(());
         }
-        if self.matched.any_open() && !INSIDE_MATCH.contains(&name) {
+        if self.matched.any_open() && !kind & INSIDE != 0 {
             return unsure("markup other than plain inline markup inside a matched element");
         }
         let first = !self.seen_element;
@@ -437,16 +438,16 @@ impl Walk {
             "html" | "head" | "body" => {
                 return unsure("a second <html>, <head> or <body>, or one out of place");
             }
-            _ if NEVER.contains(&name) => {
+            _ if kind & UNFOLLOWED != 0 => {
                 return unsure(
                     "an element whose tree construction is not followed (template, frames, ruby)",
                 );
             }
-            _ if HEAD.contains(&name) => {}
+            _ if kind & IN_HEAD != 0 => {}
             _ if in_head => return unsure("an element that ends <head> implicitly"),
             _ => self.seen_body_content = true,
         }
-        if CLOSES_P.contains(&name) && self.p_in_button_scope() {
+        if kind & CLOSING_P != 0 && self.p_in_button_scope() {
             return unsure("a start tag that closes an open <p>");
         }
         if is_heading(name) && self.open.last().is_some_and(|open| is_heading(&open.name)) {
@@ -722,7 +723,7 @@ struct Marks {
 
 impl Marks {
     fn marks(&mut self, name: &str) -> [(&mut Mark, bool); 10] {
-        let stops_items = SPECIAL.contains(&name) && !matches!(name, "address" | "div" | "p");
+        let stops_items = is(name, SPECIAL_KIND) && !matches!(name, "address" | "div" | "p");
         [
             (&mut self.head, name == "head"),
             (&mut self.select, name == "select"),
@@ -772,7 +773,18 @@ impl Marks {
 
     /// The element at index `i` closes.
     fn pop(&mut self, i: usize) {
-        for (mark, _) in self.marks("") {
+        for mark in [
+            &mut self.head,
+            &mut self.select,
+            &mut self.nobr,
+            &mut self.button,
+            &mut self.form,
+            &mut self.a,
+            &mut self.table,
+            &mut self.p_scope,
+            &mut self.li_scope,
+            &mut self.dd_scope,
+        ] {
             if mark.0.last() == Some(&i) {
                 mark.0.pop();
             }
@@ -807,6 +819,44 @@ fn text(raw: &str, kind: TextType) -> String {
 /// An attribute value as the tree holds it.
 fn attribute(raw: &str) -> String {
     htmlize::unescape_in(newlines(raw), htmlize::Context::Attribute).replace('\0', "\u{FFFD}")
+}
+
+/// What the rules know of an element name: `INSIDE | SPECIAL_KIND | ...`.
+const INSIDE: u16 = 1;
+const UNFOLLOWED: u16 = 1 << 1;
+const IN_HEAD: u16 = 1 << 2;
+const CLOSING_P: u16 = 1 << 3;
+const SPECIAL_KIND: u16 = 1 << 4;
+const BREAKS_OUT: u16 = 1 << 5;
+const INTEGRATION_POINT: u16 = 1 << 6;
+
+/// Whether `name` is of `kind`.
+fn is(name: &str, kind: u16) -> bool {
+    kind_of(name) & kind != 0
+}
+
+/// Every kind `name` is of: one hash lookup per element, not a scan of each
+/// list (the rules ask several questions of every element).
+fn kind_of(name: &str) -> u16 {
+    static KINDS: std::sync::LazyLock<std::collections::HashMap<&'static str, u16>> =
+        std::sync::LazyLock::new(|| {
+            let mut kinds = std::collections::HashMap::new();
+            for (list, kind) in [
+                (INSIDE_MATCH, INSIDE),
+                (NEVER, UNFOLLOWED),
+                (HEAD, IN_HEAD),
+                (CLOSES_P, CLOSING_P),
+                (SPECIAL, SPECIAL_KIND),
+                (BREAKOUT, BREAKS_OUT),
+                (INTEGRATION_POINTS, INTEGRATION_POINT),
+            ] {
+                for name in list {
+                    *kinds.entry(*name).or_insert(0) |= kind;
+                }
+            }
+            kinds
+        });
+    KINDS.get(name).copied().unwrap_or(0)
 }
 
 /// What may start inside a matched element: inline markup the tree never

@@ -39,6 +39,7 @@ use crawlq_core::links::DEFAULT_LINK_PATTERN;
 use crawlq_core::message::{DEFAULT_TAG_SELECTOR, Rules};
 use crawlq_core::report::Report;
 use crawlq_tests::{Site, TestEnv, bin};
+use fixture_site::hostile::Expect;
 use serde::Deserialize;
 use tokio::process::Command;
 use worker::fetch::{Fetcher, Limits};
@@ -51,6 +52,10 @@ async fn main() {
         let concurrency = flag(&args, "--concurrency").unwrap_or(64);
         let tree = args.iter().any(|a| a == "--tree");
         raw_ceiling(&seed, concurrency, tree).await;
+        return;
+    }
+    if args.first().map(String::as_str) == Some("hostile") {
+        hostile().await;
         return;
     }
     if args.first().map(String::as_str) == Some("engines") {
@@ -680,6 +685,115 @@ async fn raw_ceiling(seed: &str, concurrency: usize, tree: bool) {
         "{}",
         serde_json::json!({"pages": pages, "seconds": seconds, "tag_counts": tally})
     );
+}
+
+/// The hostile pages (`fixture_site::hostile`): each page's extraction timed
+/// in this process (one core; which engine answered), then one distributed
+/// crawl of them all by one worker, its peak RSS and CPU, and whether every
+/// page got its expected result.
+async fn hostile() {
+    let cases = fixture_site::hostile::cases();
+    let base = "http://127.0.0.1:9";
+    let Ok(extractor) = Extractor::new(&Rules {
+        tag_selector: DEFAULT_TAG_SELECTOR.into(),
+        link_pattern: DEFAULT_LINK_PATTERN.into(),
+        allow_hosts: vec![base.into()],
+        max_depth: None,
+        politeness: Default::default(),
+    }) else {
+        return;
+    };
+    println!("| page | bytes | streaming | extraction ms (CPU, one thread) | result |");
+    println!("|---|---|---|---|---|");
+    for case in &cases {
+        // Only the pages that are HTML to parse; the rest never reach a parser.
+        if !matches!(case.expect, Expect::Done { .. })
+            && !case.expect_error().starts_with("page too complex")
+        {
+            continue;
+        }
+        let Some(response) = fixture_site::hostile::respond(case.path, base).await else {
+            continue;
+        };
+        let Ok(body) = axum::body::to_bytes(response.into_body(), usize::MAX).await else {
+            continue;
+        };
+        let html = String::from_utf8_lossy(&body);
+        let Ok(url) = url::Url::parse(&format!("{base}{}", case.path)) else {
+            continue;
+        };
+        let streamed = extractor.extract_stream(&html, &url).is_some();
+        let cpu0 = thread_cpu_s();
+        let result = extractor.extract(&html, &url);
+        let ms = (thread_cpu_s() - cpu0) * 1000.0;
+        let result = match result {
+            Ok(page) => format!(
+                "{} tags, {} links ({} dropped), {} tags dropped",
+                page.tags.len(),
+                page.links.len(),
+                page.links_dropped,
+                page.tags_dropped
+            ),
+            Err(e) => format!("failed: {e}"),
+        };
+        println!(
+            "| {} | {} | {} | {ms:.0} | {} |",
+            case.path,
+            body.len(),
+            if streamed { "yes" } else { "no, tree" },
+            result.replace('|', "/")
+        );
+    }
+    let site = Site::start(&["--pages", "20"]).await;
+    let mut env = TestEnv::new("bench-hostile");
+    let limits = ["--timeout-secs", "3", "--max-retries", "0"];
+    let worker = env.spawn("worker", &limits);
+    let aggregator = env.spawn("aggregator", &[]);
+    let list = env.url_list(
+        cases
+            .iter()
+            .map(|case| format!("{}{}", site.base, case.path)),
+    );
+    let started = Instant::now();
+    let out = env
+        .command("producer")
+        .args(["submit", "--urls", &list, "--wait", "--json", "--quiet"])
+        .output()
+        .await;
+    let seconds = started.elapsed().as_secs_f64();
+    let report: Option<Report> = out.ok().and_then(|out| {
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let json = text.lines().skip(1).collect::<Vec<_>>().join("\n");
+        serde_json::from_str(&json).ok()
+    });
+    let (done, failed) = report
+        .as_ref()
+        .map_or((0, 0), |r| (r.status.done, r.status.failed));
+    let pid = |index| env.pid(index).unwrap_or_default();
+    println!(
+        "\nOne distributed crawl of all {} hostile pages: {done} done, {failed} failed in {seconds:.1} s; \
+         worker peak RSS {:.0} MB, CPU {:.2} s; aggregator peak RSS {:.0} MB, CPU {:.2} s",
+        cases.len(),
+        peak_rss_mb(pid(worker)),
+        cpu_of(pid(worker)),
+        peak_rss_mb(pid(aggregator)),
+        cpu_of(pid(aggregator)),
+    );
+}
+
+/// This thread's CPU time, in seconds.
+fn thread_cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Times both extraction engines over the fixture site's question pages

@@ -175,6 +175,8 @@ async fn poison_messages_go_to_the_dead_letter_queue_with_a_reason() {
             "tasks",
             br#"{"v":99,"crawl_id":"00000000-0000-0000-0000-000000000000"}"#.as_slice(),
         ),
+        // Binary, with a terminal escape, NUL, BEL and bytes no UTF-8 holds.
+        ("tasks", b"\x1b[31mred\x00\x07\xff\xfe\r\x9b2J".as_slice()),
     ] {
         let queue = format!("{}.{queue}", env.prefix);
         channel
@@ -205,7 +207,7 @@ async fn poison_messages_go_to_the_dead_letter_queue_with_a_reason() {
             .lines()
             .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
             .collect::<Vec<_>>();
-        if letters.len() >= 3 {
+        if letters.len() >= 4 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -220,15 +222,16 @@ async fn poison_messages_go_to_the_dead_letter_queue_with_a_reason() {
         })
         .collect();
     reasons.sort();
-    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert_eq!(reasons.len(), 4, "{reasons:?}");
     assert_eq!(reasons[0].0, "completions");
     assert!(
         reasons[0].1.starts_with("undecodable completion:"),
         "{reasons:?}"
     );
     assert!(
-        reasons[1].1.starts_with("undecodable task:")
-            && reasons[2].1.starts_with("undecodable task:"),
+        reasons[1..]
+            .iter()
+            .all(|(_, r)| r.starts_with("undecodable task:")),
         "{reasons:?}"
     );
     assert!(
@@ -241,7 +244,16 @@ async fn poison_messages_go_to_the_dead_letter_queue_with_a_reason() {
     let out = env.producer(&["dlq", &crawl_id, "--json"], LIMIT).await;
     assert_eq!(out.assert_success().stdout.lines().count(), 0);
     let out = env.producer(&["dlq", "--json"], LIMIT).await;
-    assert_eq!(out.assert_success().stdout.lines().count(), 3);
+    assert_eq!(out.assert_success().stdout.lines().count(), 4);
+    // The human listing shows every message, the binary one escaped: no
+    // control character of a message reaches the terminal.
+    let out = env.producer(&["dlq"], LIMIT).await;
+    let text = &out.assert_success().stdout;
+    assert!(
+        !text.chars().any(|c| c != '\n' && c.is_control()),
+        "{text:?}"
+    );
+    assert!(text.contains("red"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
