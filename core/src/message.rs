@@ -488,4 +488,120 @@ mod tests {
         r.max_depth = Some(0);
         assert!(!r.expands(0));
     }
+
+    /// Fuzzing the decoders: any bytes (and valid messages with bytes
+    /// flipped, cut or spliced) decode or give an error; none panics, and
+    /// whatever decodes encodes back to something that decodes the same.
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn valid_messages() -> Vec<Vec<u8>> {
+            let crawl_id = Uuid::new_v4();
+            let url = "https://stackoverflow.com/questions/1/a".to_owned();
+            let task = Task {
+                v: MESSAGE_VERSION,
+                crawl_id,
+                task_id: task_id(crawl_id, &url),
+                url: url.clone(),
+                depth: 1,
+                rules: rules(),
+                attempt: 0,
+            };
+            let batch = TaskBatch {
+                v: MESSAGE_VERSION,
+                crawl_id,
+                tasks: vec![task.clone(), task.clone()],
+            };
+            let completion = Completion {
+                v: MESSAGE_VERSION,
+                rules: rules(),
+                result: PageResult {
+                    crawl_id,
+                    task_id: task.task_id,
+                    url,
+                    final_url: None,
+                    depth: 0,
+                    outcome: Outcome::Done,
+                    status: Some(200),
+                    title: Some("t".into()),
+                    tags: vec!["python".into()],
+                    links: vec!["https://stackoverflow.com/questions/2".into()],
+                    links_dropped: 3,
+                    tags_dropped: 1,
+                    error: None,
+                    fetched_at_ms: 1,
+                    elapsed_ms: 2,
+                },
+            };
+            let completions = CompletionBatch {
+                v: MESSAGE_VERSION,
+                crawl_id,
+                completions: vec![completion.clone()],
+            };
+            vec![
+                encode(&task),
+                encode(&batch),
+                encode(&completion),
+                encode(&completions),
+            ]
+        }
+
+        /// A valid message damaged: bytes replaced, a cut, a splice of another.
+        fn damaged() -> impl Strategy<Value = Vec<u8>> {
+            let messages = valid_messages();
+            (
+                0..messages.len(),
+                proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+                any::<prop::sample::Index>(),
+                any::<bool>(),
+            )
+                .prop_map(move |(which, flips, cut, splice)| {
+                    let mut bytes = messages[which].clone();
+                    for (at, byte) in flips {
+                        let i = at.index(bytes.len());
+                        bytes[i] = byte;
+                    }
+                    if splice {
+                        let other = &messages[(which + 1) % messages.len()];
+                        let i = cut.index(bytes.len());
+                        bytes.truncate(i);
+                        bytes.extend_from_slice(&other[cut.index(other.len())..]);
+                    }
+                    bytes
+                })
+        }
+
+        fn decodes_consistently(bytes: &[u8]) -> Result<(), TestCaseError> {
+            if let Ok(tasks) = decode_tasks(bytes) {
+                for task in tasks {
+                    prop_assert_eq!(decode::<Task>(&encode(&task)).ok(), Some(task));
+                }
+            }
+            if let Ok(completions) = decode_completions(bytes) {
+                for completion in completions {
+                    prop_assert_eq!(
+                        decode::<Completion>(&encode(&completion)).ok(),
+                        Some(completion)
+                    );
+                }
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_bytes_decode_or_fail_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                decodes_consistently(&bytes)?;
+            }
+
+            #[test]
+            fn damaged_messages_decode_or_fail_cleanly(bytes in damaged()) {
+                decodes_consistently(&bytes)?;
+            }
+        }
+    }
 }

@@ -353,7 +353,17 @@ async fn with_site_cpu(
 
 /// CPU seconds (user + system) a process has used so far.
 fn cpu_of(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    cpu_in(&format!("/proc/{pid}/stat"))
+}
+
+/// This thread's CPU time, in seconds.
+fn thread_cpu_s() -> f64 {
+    cpu_in("/proc/thread-self/stat")
+}
+
+/// CPU seconds (user + system) in a `/proc/.../stat` file.
+fn cpu_in(path: &str) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // Fields after the command name (which may hold spaces) in parentheses.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
@@ -694,13 +704,7 @@ async fn raw_ceiling(seed: &str, concurrency: usize, tree: bool) {
 async fn hostile() {
     let cases = fixture_site::hostile::cases();
     let base = "http://127.0.0.1:9";
-    let Ok(extractor) = Extractor::new(&Rules {
-        tag_selector: DEFAULT_TAG_SELECTOR.into(),
-        link_pattern: DEFAULT_LINK_PATTERN.into(),
-        allow_hosts: vec![base.into()],
-        max_depth: None,
-        politeness: Default::default(),
-    }) else {
+    let Some(extractor) = default_extractor(base) else {
         return;
     };
     println!("| page | bytes | streaming | extraction ms (CPU, one thread) | result |");
@@ -781,19 +785,16 @@ async fn hostile() {
     );
 }
 
-/// This thread's CPU time, in seconds.
-fn thread_cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
+/// An extractor with the default rules, following links on `base`.
+fn default_extractor(base: &str) -> Option<Extractor> {
+    Extractor::new(&Rules {
+        tag_selector: DEFAULT_TAG_SELECTOR.into(),
+        link_pattern: DEFAULT_LINK_PATTERN.into(),
+        allow_hosts: vec![base.into()],
+        max_depth: None,
+        politeness: Default::default(),
+    })
+    .ok()
 }
 
 /// Times both extraction engines over the fixture site's question pages
@@ -810,13 +811,7 @@ fn engines(pages: usize) {
         robots_every: 0,
     });
     let base = "http://127.0.0.1:8080";
-    let Ok(extractor) = Extractor::new(&Rules {
-        tag_selector: DEFAULT_TAG_SELECTOR.into(),
-        link_pattern: DEFAULT_LINK_PATTERN.into(),
-        allow_hosts: vec![base.into()],
-        max_depth: None,
-        politeness: Default::default(),
-    }) else {
+    let Some(extractor) = default_extractor(base) else {
         return;
     };
     let docs: Vec<(url::Url, String)> = (0..site.questions.len())
