@@ -369,14 +369,14 @@ mod tests {
         assert_eq!(decode::<Completion>(json.as_bytes()).unwrap(), completion);
     }
 
-    #[test]
-    fn completions_decode_batched_or_alone() {
-        let mut completion = Completion {
+    /// A completion of a page done, with a title, a tag and a link.
+    fn done_completion(crawl_id: Uuid, task_id: Uuid) -> Completion {
+        Completion {
             v: MESSAGE_VERSION,
             rules: rules(),
             result: PageResult {
-                crawl_id: Uuid::new_v4(),
-                task_id: Uuid::new_v4(),
+                crawl_id,
+                task_id,
                 url: "https://stackoverflow.com/questions/1/a".into(),
                 final_url: None,
                 depth: 0,
@@ -391,7 +391,12 @@ mod tests {
                 fetched_at_ms: 1,
                 elapsed_ms: 2,
             },
-        };
+        }
+    }
+
+    #[test]
+    fn completions_decode_batched_or_alone() {
+        let mut completion = done_completion(Uuid::new_v4(), Uuid::new_v4());
         let one = completion.clone();
         completion.result.task_id = Uuid::new_v4();
         let batch = CompletionBatch {
@@ -514,27 +519,9 @@ mod tests {
                 crawl_id,
                 tasks: vec![task.clone(), task.clone()],
             };
-            let completion = Completion {
-                v: MESSAGE_VERSION,
-                rules: rules(),
-                result: PageResult {
-                    crawl_id,
-                    task_id: task.task_id,
-                    url,
-                    final_url: None,
-                    depth: 0,
-                    outcome: Outcome::Done,
-                    status: Some(200),
-                    title: Some("t".into()),
-                    tags: vec!["python".into()],
-                    links: vec!["https://stackoverflow.com/questions/2".into()],
-                    links_dropped: 3,
-                    tags_dropped: 1,
-                    error: None,
-                    fetched_at_ms: 1,
-                    elapsed_ms: 2,
-                },
-            };
+            let mut completion = done_completion(crawl_id, task.task_id);
+            completion.result.links_dropped = 3;
+            completion.result.tags_dropped = 1;
             let completions = CompletionBatch {
                 v: MESSAGE_VERSION,
                 crawl_id,

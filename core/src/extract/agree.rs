@@ -7,20 +7,9 @@
 use proptest::prelude::*;
 use url::Url;
 
+use super::tests::extractor_for as extractor;
 use super::{Extracted, Extractor};
-use crate::links::DEFAULT_LINK_PATTERN;
-use crate::message::{DEFAULT_TAG_SELECTOR, Rules};
-
-fn extractor(tag_selector: &str) -> Extractor {
-    Extractor::new(&Rules {
-        tag_selector: tag_selector.into(),
-        link_pattern: DEFAULT_LINK_PATTERN.into(),
-        allow_hosts: vec!["stackoverflow.com".into()],
-        max_depth: None,
-        politeness: Default::default(),
-    })
-    .unwrap()
-}
+use crate::message::DEFAULT_TAG_SELECTOR;
 
 /// Markup pieces, hostile ones among them.
 const MARKUP: &[&str] = &[

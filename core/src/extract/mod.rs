@@ -160,8 +160,13 @@ mod tests {
     use crate::message::DEFAULT_TAG_SELECTOR;
 
     fn extractor() -> Extractor {
+        extractor_for(DEFAULT_TAG_SELECTOR)
+    }
+
+    /// An extractor for `tag_selector`, following Stack Overflow's links.
+    pub(super) fn extractor_for(tag_selector: &str) -> Extractor {
         Extractor::new(&Rules {
-            tag_selector: DEFAULT_TAG_SELECTOR.into(),
+            tag_selector: tag_selector.into(),
             link_pattern: DEFAULT_LINK_PATTERN.into(),
             allow_hosts: vec!["stackoverflow.com".into()],
             max_depth: None,

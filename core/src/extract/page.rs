@@ -23,48 +23,32 @@ pub const MAX_TAG_BYTES: usize = 256;
 /// Longest title kept, in bytes: a longer one is cut at a character boundary.
 pub const MAX_TITLE_BYTES: usize = 512;
 
-/// A page's followed links: the first [`MAX_LINKS_PER_PAGE`] distinct ones
-/// in document order, and a count of the rest.
+/// The first `CAP` distinct items of a page, in the order they come, and a
+/// count of the rest.
 #[derive(Debug, Default)]
-pub(super) struct Links {
+pub(super) struct Capped<const CAP: usize> {
     pub(super) kept: BTreeSet<String>,
     pub(super) dropped: u64,
 }
 
-impl Links {
-    pub(super) fn add(&mut self, url: String) {
-        if self.kept.len() < MAX_LINKS_PER_PAGE || self.kept.contains(&url) {
-            self.kept.insert(url);
+impl<const CAP: usize> Capped<CAP> {
+    pub(super) fn add(&mut self, item: String) {
+        if self.kept.len() < CAP || self.kept.contains(&item) {
+            self.kept.insert(item);
         } else {
             self.dropped += 1;
         }
     }
 }
+
+/// A page's followed links: the first [`MAX_LINKS_PER_PAGE`] distinct ones
+/// in document order, and a count of the rest.
+pub(super) type Links = Capped<MAX_LINKS_PER_PAGE>;
 
 /// A page's tags: the first [`MAX_TAGS_PER_PAGE`] distinct ones in the order
 /// their elements end, and a count of matched elements not kept (too long, or
 /// past the cap).
-#[derive(Debug, Default)]
-pub(super) struct Tags {
-    pub(super) kept: BTreeSet<String>,
-    pub(super) dropped: u64,
-}
-
-impl Tags {
-    /// A matched element ended with this text (`None`: longer than a tag can be).
-    fn add(&mut self, text: Option<String>) {
-        let Some(text) = text else {
-            self.dropped += 1;
-            return;
-        };
-        let Some(tag) = nonempty(&text) else { return };
-        if self.kept.len() < MAX_TAGS_PER_PAGE || self.kept.contains(&tag) {
-            self.kept.insert(tag);
-        } else {
-            self.dropped += 1;
-        }
-    }
-}
+pub(super) type Tags = Capped<MAX_TAGS_PER_PAGE>;
 
 /// The texts of the matched elements now open, outermost first.
 ///
@@ -112,7 +96,15 @@ impl Matched {
     pub(super) fn close(&mut self) {
         if let Some(text) = self.open.pop() {
             self.live = self.live.min(self.open.len());
-            self.tags.add(text);
+            match text {
+                // Longer than a tag can be.
+                None => self.tags.dropped += 1,
+                Some(text) => {
+                    if let Some(tag) = nonempty(&text) {
+                        self.tags.add(tag);
+                    }
+                }
+            }
         }
     }
 }

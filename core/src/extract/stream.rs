@@ -367,7 +367,8 @@ impl Walk {
                 }
             }
         }
-        self.check(&name, reads)?;
+        let kind = kind_of(&name);
+        self.check(&name, kind, reads)?;
         let tag = el.source_location().bytes();
         self.cover(&tag)?;
         if !el.can_have_content() || el.end_tag_handlers().is_none() {
@@ -384,7 +385,7 @@ impl Walk {
             return unsure("SVG or MathML before the first title");
         }
         self.foreign += usize::from(foreign_root);
-        self.marks.push(self.open.len(), &name);
+        self.marks.push(self.open.len(), &name, kind);
         self.open.push(Open {
             name,
             at,
@@ -400,8 +401,7 @@ impl Walk {
     }
 
     /// Whether the tree treats a start tag `name` here as lol_html does.
-    fn check(&mut self, name: &str, reads: &Reads) -> Sure<()> {
-        let kind = kind_of(name);
+    fn check(&mut self, name: &str, kind: u16, reads: &Reads) -> Sure<()> {
         if self.foreign > 0 {
             // In SVG or MathML: these names break out of it, and inside an
             // integration point the tree reads HTML again.
@@ -723,8 +723,8 @@ struct Marks {
 }
 
 impl Marks {
-    fn marks(&mut self, name: &str) -> [(&mut Mark, bool); 10] {
-        let stops_items = is(name, SPECIAL_KIND) && !matches!(name, "address" | "div" | "p");
+    fn marks(&mut self, name: &str, kind: u16) -> [(&mut Mark, bool); 10] {
+        let stops_items = kind & SPECIAL_KIND != 0 && !matches!(name, "address" | "div" | "p");
         [
             (&mut self.head, name == "head"),
             (&mut self.select, name == "select"),
@@ -763,9 +763,9 @@ impl Marks {
         ]
     }
 
-    /// The element `name` opens at index `i`.
-    fn push(&mut self, i: usize, name: &str) {
-        for (mark, applies) in self.marks(name) {
+    /// The element `name` (of `kind`) opens at index `i`.
+    fn push(&mut self, i: usize, name: &str, kind: u16) {
+        for (mark, applies) in self.marks(name, kind) {
             if applies {
                 mark.0.push(i);
             }
