@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use aggregator::AggregatorConfig;
 use clap::Parser;
-use crawlq_core::cli::{self, ConnectArgs};
+use crawlq_core::cli::{self, ConnectArgs, LogArgs};
 
 /// crawlq aggregator: consumes completions as they arrive, tallies tags,
 /// claims new links and publishes their tasks, and marks crawls finished.
@@ -14,13 +14,15 @@ struct Cli {
     #[command(flatten)]
     connect: ConnectArgs,
     #[command(flatten)]
+    log: LogArgs,
+    #[command(flatten)]
     aggregator: AggregatorConfig,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    cli::init_tracing("info");
+    cli::init_tracing("info", cli.log.log_format);
     let config = cli.aggregator;
     cli::run_service(
         "aggregator",

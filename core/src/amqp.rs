@@ -221,8 +221,11 @@ impl Amqp {
     }
 
     /// Lists the dead-letter queue (messages of `crawl` only, when given) and,
-    /// with `requeue`, moves the listed ones back to the queue they came from.
-    /// Messages not moved stay on the dead-letter queue.
+    /// with `requeue`, moves each listed one back to the queue it came from,
+    /// once. Only the messages there when the listing starts are read: one
+    /// that fails again and comes back while it runs waits for the next
+    /// listing (it is not read, requeued and read again in a loop). Messages
+    /// not moved stay on the dead-letter queue.
     pub async fn dead_letters(
         &self,
         crawl: Option<uuid::Uuid>,
@@ -230,15 +233,30 @@ impl Amqp {
     ) -> Result<Vec<DeadLetter>, TransportError> {
         let live = self.live().await?;
         let channel = live.connection.create_channel().await.map_err(broker)?;
-        let mut listed = Vec::new();
-        let mut keep = Vec::new();
-        while let Some(message) = channel
-            .basic_get(self.names.dead.as_str().into(), BasicGetOptions::default())
+        let waiting = channel
+            .queue_declare(
+                self.names.dead.as_str().into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
             .await
             .map_err(broker)?
-        {
+            .message_count();
+        let mut listed = Vec::new();
+        let mut keep = Vec::new();
+        for _ in 0..waiting {
+            let Some(message) = channel
+                .basic_get(self.names.dead.as_str().into(), BasicGetOptions::default())
+                .await
+                .map_err(broker)?
+            else {
+                break;
+            };
             let delivery = message.delivery;
-            let letter = describe(&delivery.data, delivery.properties.headers().as_ref());
+            let mut letter = describe(&delivery.data, delivery.properties.headers().as_ref());
             if crawl.is_some() && letter.crawl_id != crawl {
                 keep.push(delivery.acker);
                 continue;
@@ -256,6 +274,7 @@ impl Amqp {
                         .ack(BasicAckOptions::default())
                         .await
                         .map_err(broker)?;
+                    letter.requeued = true;
                 }
                 _ => keep.push(delivery.acker),
             }
@@ -406,6 +425,7 @@ fn describe(data: &[u8], headers: Option<&FieldTable>) -> DeadLetter {
         reason,
         crawl_id: crawl_id_of(data),
         body: String::from_utf8_lossy(data).into_owned(),
+        requeued: false,
     }
 }
 

@@ -5,11 +5,14 @@ use clap::Args;
 use tracing_subscriber::EnvFilter;
 
 /// Where RabbitMQ and Redis are, and the names this deployment uses in them.
+/// Global: they may come before or after the subcommand.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Connection")]
 pub struct ConnectArgs {
     /// RabbitMQ URL (its value from the environment is never shown: it may hold a password).
     #[arg(
         long,
+        global = true,
         env = "AMQP_URL",
         hide_env_values = true,
         default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
@@ -18,27 +21,62 @@ pub struct ConnectArgs {
     /// Redis URL (its value from the environment is never shown).
     #[arg(
         long,
+        global = true,
         env = "REDIS_URL",
         hide_env_values = true,
         default_value = "redis://127.0.0.1:6379/"
     )]
     pub redis_url: String,
     /// Prefix of the queue names: `{prefix}.tasks`, `{prefix}.completions`, `{prefix}.dead`.
-    #[arg(long, env = "CRAWLQ_QUEUE_PREFIX", default_value = "crawlq")]
+    #[arg(
+        long,
+        global = true,
+        env = "CRAWLQ_QUEUE_PREFIX",
+        default_value = "crawlq"
+    )]
     pub queue_prefix: String,
     /// Prefix of every Redis key.
-    #[arg(long, env = "CRAWLQ_KEY_PREFIX", default_value = "crawlq")]
+    #[arg(
+        long,
+        global = true,
+        env = "CRAWLQ_KEY_PREFIX",
+        default_value = "crawlq"
+    )]
     pub key_prefix: String,
 }
 
-/// Logs to stderr; `RUST_LOG` overrides `default_filter` (e.g. `info`).
-pub fn init_tracing(default_filter: &str) {
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event (coloured only on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Logging flags every binary takes.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Logging")]
+pub struct LogArgs {
+    /// Log line format on stderr (RUST_LOG sets the level, e.g. info or debug).
+    #[arg(long, global = true, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Logs to stderr in `format`; `RUST_LOG` overrides `default_filter` (e.g.
+/// `info`). Colours only when stderr is a terminal.
+pub fn init_tracing(default_filter: &str, format: LogFormat) {
+    use std::io::IsTerminal as _;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_ansi(false).init(),
+    }
 }
 
 /// Resolves on the first SIGINT (Ctrl-C) or SIGTERM (docker stop).

@@ -86,7 +86,7 @@ pub async fn serve(
             consumer = transport.consume(queue, prefetch) => match consumer {
                 Ok(deliveries) => deliveries,
                 Err(error) => {
-                    warn!(%error, ?queue, retry_in_ms = backoff.as_millis() as u64, "cannot consume");
+                    warn!(%error, %queue, retry_in_ms = backoff.as_millis() as u64, "cannot consume");
                     tokio::select! {
                         () = shutdown.cancelled() => break,
                         () = tokio::time::sleep(backoff) => {}
@@ -96,7 +96,7 @@ pub async fn serve(
                 }
             },
         };
-        info!(?queue, "consuming");
+        info!(%queue, "consuming");
         let deliveries = current.insert(deliveries);
         loop {
             let permit = tokio::select! {
@@ -111,11 +111,11 @@ pub async fn serve(
                 next = deliveries.next() => match next {
                     Some(Ok(delivery)) => delivery,
                     Some(Err(error)) => {
-                        warn!(%error, ?queue, "consumer broke: rebuilding it");
+                        warn!(%error, %queue, "consumer broke: rebuilding it");
                         break;
                     }
                     None => {
-                        warn!(?queue, "consumer ended: rebuilding it");
+                        warn!(%queue, "consumer ended: rebuilding it");
                         break;
                     }
                 },

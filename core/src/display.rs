@@ -29,6 +29,11 @@ fn needs_escape(c: char) -> bool {
         || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// An HTTP status for logs and text: the number, or `none` when no response came.
+pub fn status(status: Option<u16>) -> String {
+    status.map_or_else(|| "none".to_owned(), |s| s.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -169,5 +169,6 @@ fn dead_letter(queue: Option<Queue>, data: &[u8], reason: String) -> DeadLetter 
         reason,
         crawl_id: crawl_id_of(data),
         body: String::from_utf8_lossy(data).into_owned(),
+        requeued: false,
     }
 }

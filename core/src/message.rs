@@ -130,6 +130,15 @@ pub enum Outcome {
     Failed,
 }
 
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Done => "done",
+            Self::Failed => "failed",
+        })
+    }
+}
+
 /// What one task produced: the value of its future, stored in Redis under its
 /// task id and carried to the aggregator in a [`Completion`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

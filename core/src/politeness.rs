@@ -499,7 +499,7 @@ impl Book {
     fn robots_known(&self, crawl_id: Uuid, origin: &str, now: u64) -> bool {
         match self.robots.get(&crawl_id).and_then(|r| r.get(origin)) {
             None => false,
-            Some(RobotsRecord::Unreachable { retry_at_ms }) => *retry_at_ms > now,
+            Some(RobotsRecord::Unreachable { retry_at_ms, .. }) => *retry_at_ms > now,
             Some(_) => true,
         }
     }

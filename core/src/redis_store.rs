@@ -84,6 +84,8 @@ impl RedisStore {
             .key(self.keys.tally(crawl_id))
             .key(self.keys.expanded(crawl_id))
             .key(self.keys.finals(crawl_id))
+            .key(self.keys.results(crawl_id))
+            .key(self.keys.robots(crawl_id))
             .arg(task_id.map(|t| t.to_string()).unwrap_or_default())
             .arg(match outcome {
                 Outcome::Done => "d",
@@ -119,6 +121,48 @@ impl RedisStore {
             .await
             .map_err(unavailable)?;
         status_from_meta(&meta)
+    }
+
+    /// Every crawl under this key prefix, newest first. Crawls whose keys
+    /// expired (`--ttl`) are dropped from the set of crawls as they are found.
+    pub async fn list(&self) -> Result<Vec<CrawlStatus>, StoreError> {
+        let mut connection = self.connection.clone();
+        let ids: Vec<String> = connection
+            .smembers(self.keys.crawls())
+            .await
+            .map_err(unavailable)?;
+        let ids: Vec<Uuid> = ids.iter().filter_map(|id| id.parse().ok()).collect();
+        let mut read = redis::pipe();
+        for id in &ids {
+            read.hgetall(self.keys.meta(*id));
+        }
+        let metas: Vec<HashMap<String, String>> = if ids.is_empty() {
+            Vec::new()
+        } else {
+            read.query_async(&mut connection)
+                .await
+                .map_err(unavailable)?
+        };
+        let mut crawls = Vec::new();
+        let mut gone = Vec::new();
+        for (id, meta) in ids.iter().zip(&metas) {
+            match status_from_meta(meta)? {
+                Some(status) => crawls.push(status),
+                None => gone.push(id.to_string()),
+            }
+        }
+        if !gone.is_empty() {
+            let _: () = connection
+                .srem(self.keys.crawls(), gone)
+                .await
+                .map_err(unavailable)?;
+        }
+        crawls.sort_by(|a, b| {
+            b.created_ms
+                .cmp(&a.created_ms)
+                .then(a.crawl_id.cmp(&b.crawl_id))
+        });
+        Ok(crawls)
     }
 
     /// Everything about a crawl, read in one MULTI/EXEC so the parts agree.
@@ -230,6 +274,7 @@ impl Store for RedisStore {
                     ("kind", kind),
                     ("max_pages", &spec.max_pages.unwrap_or(0).to_string()),
                     ("created_ms", &spec.created_ms.to_string()),
+                    ("ttl_s", &spec.ttl_s.unwrap_or(0).to_string()),
                 ],
             )
             .ignore()

@@ -22,6 +22,19 @@ pub enum CrawlState {
     Running,
     /// Every claimed task is done or failed.
     Finished,
+    /// A local crawl stopped by Ctrl-C before it finished (only the
+    /// producer's report of it says so; stores hold running or finished).
+    Interrupted,
+}
+
+impl std::fmt::Display for CrawlState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Running => "running",
+            Self::Finished => "finished",
+            Self::Interrupted => "interrupted",
+        })
+    }
 }
 
 /// A crawl's counters.
@@ -56,6 +69,12 @@ pub struct CrawlStatus {
     /// The crawl's per-host limits.
     #[serde(default)]
     pub politeness: Politeness,
+    /// When it was created, milliseconds since the Unix epoch.
+    #[serde(default)]
+    pub created_ms: u64,
+    /// Seconds its keys are kept once it is finished (`None`: until deleted).
+    #[serde(default)]
+    pub ttl_s: Option<u64>,
     /// Its hosts' lanes, queues and pauses, when asked for (`producer status`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<HostView>,
@@ -115,6 +134,8 @@ impl CrawlStatus {
                 0.0
             },
             politeness: spec.rules.politeness,
+            created_ms: spec.created_ms,
+            ttl_s: spec.ttl_s,
             hosts: Vec::new(),
         }
     }
@@ -213,6 +234,17 @@ pub enum TaskState {
     Done,
     /// Finished with an error.
     Failed,
+}
+
+impl std::fmt::Display for TaskState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        })
+    }
 }
 
 impl TaskState {
@@ -431,7 +463,7 @@ impl Report {
     pub fn render(&self, top: usize) -> String {
         let s = &self.status;
         let mut out = String::new();
-        let _ = writeln!(out, "crawl {} ({:?})", s.crawl_id, s.state);
+        let _ = writeln!(out, "crawl {}: {}", s.crawl_id, s.state);
         let _ = writeln!(
             out,
             "\ntop {} tags of {}:",

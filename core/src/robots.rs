@@ -36,16 +36,31 @@ pub enum RobotsRecord {
     Unreachable {
         /// When to fetch it again.
         retry_at_ms: u64,
+        /// Fetches that found it unreachable so far.
+        tries: u32,
     },
+    /// Unreachable [`ROBOTS_TRIES`] times: the crawl gives up on the host,
+    /// whose pages fail unfetched (RFC 9309 takes an unreachable robots.txt
+    /// as disallowing everything), so the crawl can finish.
+    GaveUp,
 }
 
+/// Fetches of an unreachable robots.txt before the crawl gives up on its host.
+pub const ROBOTS_TRIES: u32 = 4;
+
+/// Why a page of a host whose robots.txt stayed unreachable was not fetched.
+pub const ROBOTS_UNREACHABLE: &str =
+    "robots.txt unreachable after 4 tries: its host's pages are not fetched (RFC 9309)";
+
 impl RobotsRecord {
-    /// The record's form in the store: `allow`, `retry MS`, or `rules\n` and the body.
+    /// The record's form in the store: `allow`, `retry MS TRIES`, `gaveup`,
+    /// or `rules\n` and the body.
     pub fn encode(&self) -> String {
         match self {
             Self::Rules(body) => format!("rules\n{body}"),
             Self::AllowAll => "allow".into(),
-            Self::Unreachable { retry_at_ms } => format!("retry {retry_at_ms}"),
+            Self::Unreachable { retry_at_ms, tries } => format!("retry {retry_at_ms} {tries}"),
+            Self::GaveUp => "gaveup".into(),
         }
     }
 
@@ -54,11 +69,15 @@ impl RobotsRecord {
         if let Some(body) = text.strip_prefix("rules\n") {
             return Some(Self::Rules(body.to_owned()));
         }
-        if text == "allow" {
-            return Some(Self::AllowAll);
+        match text {
+            "allow" => return Some(Self::AllowAll),
+            "gaveup" => return Some(Self::GaveUp),
+            _ => {}
         }
-        let retry_at_ms = text.strip_prefix("retry ")?.parse().ok()?;
-        Some(Self::Unreachable { retry_at_ms })
+        let mut parts = text.strip_prefix("retry ")?.split(' ');
+        let retry_at_ms = parts.next()?.parse().ok()?;
+        let tries = parts.next().map_or(Some(1), |n| n.parse().ok())?;
+        Some(Self::Unreachable { retry_at_ms, tries })
     }
 }
 
@@ -81,6 +100,8 @@ pub enum Robots {
     AllowAll,
     /// Nothing allowed for now.
     DisallowAll,
+    /// Nothing allowed: robots.txt stayed unreachable.
+    GaveUp,
 }
 
 impl Robots {
@@ -96,6 +117,7 @@ impl Robots {
             }
             RobotsRecord::AllowAll => Self::AllowAll,
             RobotsRecord::Unreachable { .. } => Self::DisallowAll,
+            RobotsRecord::GaveUp => Self::GaveUp,
         }
     }
 
@@ -104,7 +126,7 @@ impl Robots {
         match self {
             Self::Rules(robot) => robot.allowed(url.as_str()),
             Self::AllowAll => true,
-            Self::DisallowAll => false,
+            Self::DisallowAll | Self::GaveUp => false,
         }
     }
 
@@ -123,15 +145,17 @@ impl Robots {
 }
 
 /// The record a robots.txt fetch leaves: by status (`None`: no answer), with
-/// the body of a 2xx, and the retry time of an unreachable one.
-pub fn record_of(status: Option<u16>, body: &[u8], retry_at_ms: u64) -> RobotsRecord {
+/// the body of a 2xx, and the retry time of an unreachable one (found
+/// unreachable `tries` times in all, this one included).
+pub fn record_of(status: Option<u16>, body: &[u8], retry_at_ms: u64, tries: u32) -> RobotsRecord {
     match status {
         Some(200..=299) => {
             let body = &body[..body.len().min(ROBOTS_MAX_BYTES)];
             RobotsRecord::Rules(String::from_utf8_lossy(body).into_owned())
         }
         Some(400..=499) => RobotsRecord::AllowAll,
-        _ => RobotsRecord::Unreachable { retry_at_ms },
+        _ if tries >= ROBOTS_TRIES => RobotsRecord::GaveUp,
+        _ => RobotsRecord::Unreachable { retry_at_ms, tries },
     }
 }
 
@@ -149,29 +173,49 @@ mod tests {
             RobotsRecord::Rules("User-agent: *\nDisallow: /x\n".into()),
             RobotsRecord::Rules(String::new()),
             RobotsRecord::AllowAll,
-            RobotsRecord::Unreachable { retry_at_ms: 42 },
+            RobotsRecord::Unreachable {
+                retry_at_ms: 42,
+                tries: 3,
+            },
+            RobotsRecord::GaveUp,
         ] {
             assert_eq!(RobotsRecord::decode(&record.encode()), Some(record));
         }
         assert_eq!(RobotsRecord::decode("nonsense"), None);
+        assert_eq!(
+            RobotsRecord::decode("retry 42"),
+            Some(RobotsRecord::Unreachable {
+                retry_at_ms: 42,
+                tries: 1
+            })
+        );
     }
 
     #[test]
     fn statuses_become_records_as_rfc_9309_says() {
         assert_eq!(
-            record_of(Some(200), b"Disallow: /", 0),
+            record_of(Some(200), b"Disallow: /", 0, 1),
             RobotsRecord::Rules("Disallow: /".into())
         );
-        assert_eq!(record_of(Some(404), b"", 0), RobotsRecord::AllowAll);
-        assert_eq!(record_of(Some(403), b"", 0), RobotsRecord::AllowAll);
+        assert_eq!(record_of(Some(404), b"", 0, 1), RobotsRecord::AllowAll);
+        assert_eq!(record_of(Some(403), b"", 0, 1), RobotsRecord::AllowAll);
         assert_eq!(
-            record_of(Some(503), b"", 9),
-            RobotsRecord::Unreachable { retry_at_ms: 9 }
+            record_of(Some(503), b"", 9, 1),
+            RobotsRecord::Unreachable {
+                retry_at_ms: 9,
+                tries: 1
+            }
         );
         assert_eq!(
-            record_of(None, b"", 9),
-            RobotsRecord::Unreachable { retry_at_ms: 9 }
+            record_of(None, b"", 9, ROBOTS_TRIES - 1),
+            RobotsRecord::Unreachable {
+                retry_at_ms: 9,
+                tries: ROBOTS_TRIES - 1
+            }
         );
+        // Unreachable every time: the crawl gives up on the host, and can finish.
+        assert_eq!(record_of(None, b"", 9, ROBOTS_TRIES), RobotsRecord::GaveUp);
+        assert!(!Robots::new(&RobotsRecord::GaveUp).allows(&url("/")));
     }
 
     #[test]
@@ -195,7 +239,10 @@ mod tests {
 
     #[test]
     fn unreachable_disallows_and_unavailable_allows() {
-        let down = Robots::new(&RobotsRecord::Unreachable { retry_at_ms: 1 });
+        let down = Robots::new(&RobotsRecord::Unreachable {
+            retry_at_ms: 1,
+            tries: 1,
+        });
         assert!(!down.allows(&url("/questions/1")));
         assert!(Robots::new(&RobotsRecord::AllowAll).allows(&url("/questions/1")));
     }

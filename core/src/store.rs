@@ -48,6 +48,10 @@ pub struct CrawlSpec {
     pub max_pages: Option<u64>,
     /// Creation time, milliseconds since the Unix epoch.
     pub created_ms: u64,
+    /// Seconds a finished crawl's keys are kept in Redis before they expire;
+    /// `None` keeps them until `producer delete`.
+    #[serde(default)]
+    pub ttl_s: Option<u64>,
 }
 
 /// A URL to claim for a crawl: it becomes a task unless already claimed.

@@ -17,6 +17,22 @@ pub enum Queue {
     Completions,
 }
 
+impl Queue {
+    /// Its name as a word (`tasks`, `completions`), as logs and listings show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tasks => "tasks",
+            Self::Completions => "completions",
+        }
+    }
+}
+
+impl std::fmt::Display for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A transport failure: the broker is unreachable, refused a message, or went away.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -143,6 +159,8 @@ pub struct DeadLetter {
     pub crawl_id: Option<uuid::Uuid>,
     /// The body, as text (lossy).
     pub body: String,
+    /// Moved back to its queue by this listing (`dlq --requeue`).
+    pub requeued: bool,
 }
 
 /// The crawl id of a task or completion body, if it has one.

@@ -4,7 +4,6 @@
 //! report and JSON are those of a distributed crawl. Ctrl-C cancels the
 //! fetches in flight, prints the partial report and exits with 130.
 
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use crawlq_core::memory::MemoryTransport;
@@ -14,12 +13,12 @@ use crawlq_core::store::Store;
 use crawlq_core::transport::Transport;
 use tokio_util::sync::CancellationToken;
 
-use crate::RunArgs;
 use crate::submit::{self, Plan};
-use crate::wait::{self, Ended};
+use crate::wait::{self, Ended, Mode};
+use crate::{Exit, RunArgs};
 
 /// Runs the crawl in this process until it is finished or interrupted.
-pub async fn run(mut plan: Plan, args: &RunArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(mut plan: Plan, args: &RunArgs, json: bool) -> anyhow::Result<Exit> {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let transport: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
     let stop = CancellationToken::new();
@@ -48,7 +47,9 @@ pub async fn run(mut plan: Plan, args: &RunArgs) -> anyhow::Result<ExitCode> {
     plan.spec.created_ms = now_ms();
     let crawl_id = plan.spec.crawl_id;
     submit::start(&*store, &*transport, &plan.spec).await?;
-    println!("{crawl_id}");
+    if !args.wait.quiet {
+        eprintln!("crawl {crawl_id} started in this process");
+    }
 
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -67,23 +68,17 @@ pub async fn run(mut plan: Plan, args: &RunArgs) -> anyhow::Result<ExitCode> {
             return Err(error);
         }
     };
-    match ended {
-        Ended::Finished => {
-            stop.cancel();
-            let _ = tokio::join!(worker, aggregator);
-        }
-        Ended::Interrupted => {
-            // Aborting the consumer loops drops their in-flight tasks: fetches are cancelled.
-            worker.abort();
-            aggregator.abort();
-            eprintln!("interrupted: partial report of crawl {crawl_id}");
-        }
+    if ended == Ended::Finished {
+        stop.cancel();
+        let _ = tokio::join!(worker, aggregator);
+    } else {
+        // Aborting the consumer loops drops their in-flight tasks: fetches are
+        // cancelled, and the store holds still for the one snapshot below.
+        worker.abort();
+        aggregator.abort();
+        let _ = tokio::join!(worker, aggregator);
     }
-    wait::finish(&*store, crawl_id, &args.wait).await?;
-    Ok(match ended {
-        Ended::Finished => ExitCode::SUCCESS,
-        Ended::Interrupted => ExitCode::from(130),
-    })
+    wait::conclude(&*store, crawl_id, &args.wait, json, ended, Mode::Local).await
 }
 
 fn stopped(

@@ -2,28 +2,58 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory as _, FromArgMatches as _};
 use crawlq_core::cli;
-use producer::{BadInput, Cli};
+use crawlq_core::display::printable;
+use producer::{BadInput, Cli, Exit, out};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    cli::init_tracing("warn");
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    cli::init_tracing("warn,lapin=off", cli.log().log_format);
     match producer::run(cli).await {
-        Ok(code) => code,
+        Ok(exit) => exit.into(),
+        Err(error) if out::is_closed_pipe(&error) => Exit::Ok.into(),
         Err(error) => {
             // Errors may quote the user's input or a server's words.
-            let line = cli::one_line(&error);
-            eprintln!(
-                "producer: error: {}",
-                crawlq_core::display::printable(&line)
-            );
+            eprintln!("producer: error: {}", printable(&cli::one_line(&error)));
             if error.is::<BadInput>() {
-                ExitCode::from(2)
+                Exit::BadInput.into()
             } else {
-                ExitCode::FAILURE
+                Exit::Infra.into()
             }
         }
     }
+}
+
+/// Parses the command line: help and version are printed as clap prints
+/// them; a usage error becomes one line on stderr and exit code 2.
+fn parse() -> Result<Cli, ExitCode> {
+    let matches = Cli::command().try_get_matches();
+    let parsed = matches.and_then(|matches| {
+        producer::check_local_only(&matches)?;
+        Cli::from_arg_matches(&matches)
+    });
+    parsed.map_err(|error| {
+        use clap::error::ErrorKind;
+        match error.kind() {
+            ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                let _ = error.print();
+                if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    Exit::BadInput.into()
+                } else {
+                    Exit::Ok.into()
+                }
+            }
+            _ => {
+                eprintln!("producer: error: {}", producer::usage_line(&error));
+                Exit::BadInput.into()
+            }
+        }
+    })
 }

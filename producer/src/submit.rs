@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 use std::io::Read as _;
-use std::process::ExitCode;
 
 use crawlq_core::cli::ConnectArgs;
 use crawlq_core::extract::Extractor;
@@ -17,7 +16,8 @@ use crawlq_core::store::{Claim, CrawlKind, CrawlSpec, Store};
 use crawlq_core::transport::{self, Transport};
 use uuid::Uuid;
 
-use crate::{BadInput, CrawlArgs, SubmitArgs, WaitArgs};
+use crate::wait::{self, Mode};
+use crate::{BadInput, CrawlArgs, Exit, SubmitArgs, WaitArgs, out};
 
 /// A validated crawl, ready to launch.
 #[derive(Debug, Clone)]
@@ -41,7 +41,7 @@ pub fn plan_crawl(args: &CrawlArgs) -> Result<Plan, BadInput> {
         max_depth: args.max_depth,
         politeness: args.politeness.politeness(),
     };
-    plan(CrawlKind::Crawl, seeds, args.max_pages, rules)
+    plan(CrawlKind::Crawl, seeds, args.max_pages, rules, args.run.ttl)
 }
 
 /// Validates `submit` arguments and reads the URL list.
@@ -79,7 +79,7 @@ pub fn plan_submit(args: &SubmitArgs) -> Result<Plan, BadInput> {
         max_depth: Some(0),
         politeness: args.politeness.politeness(),
     };
-    plan(CrawlKind::Submit, seeds, None, rules)
+    plan(CrawlKind::Submit, seeds, None, rules, args.run.ttl)
 }
 
 /// Completes `rules` (whose `allow_hosts` are the `--allow-host`s as typed)
@@ -89,6 +89,7 @@ fn plan(
     seeds: Vec<String>,
     max_pages: Option<u64>,
     mut rules: Rules,
+    ttl: std::time::Duration,
 ) -> Result<Plan, BadInput> {
     let mut hosts = BTreeSet::new();
     for entry in &rules.allow_hosts {
@@ -117,6 +118,7 @@ fn plan(
             rules,
             max_pages,
             created_ms: now_ms(),
+            ttl_s: (!ttl.is_zero()).then(|| ttl.as_secs().max(1)),
         },
     })
 }
@@ -142,31 +144,33 @@ pub async fn start(
     Ok(())
 }
 
-/// Starts the crawl on RabbitMQ and Redis, prints its id and, with `--wait`, follows it.
+/// Starts the crawl on RabbitMQ and Redis and prints its id; with `--wait`,
+/// follows it to its end.
 pub async fn launch(
     connect: &ConnectArgs,
     mut plan: Plan,
     wait: &WaitArgs,
-) -> anyhow::Result<ExitCode> {
-    let (store, amqp) = crawlq_core::cli::connect(connect).await.map_err(|e| {
-        anyhow::anyhow!(
-            "{}; start them (docker compose up -d rabbitmq redis) or crawl in this process without a broker: add --local",
-            crawlq_core::cli::one_line(&e)
-        )
-    })?;
+    json: bool,
+) -> anyhow::Result<Exit> {
+    let (store, amqp) = crate::connect(connect).await?;
     plan.spec.created_ms = now_ms();
     start(&*store, &*amqp, &plan.spec).await?;
     amqp.close().await;
     let crawl_id = plan.spec.crawl_id;
-    println!("{crawl_id}");
     if !wait.wait {
-        return Ok(ExitCode::SUCCESS);
-    }
-    match crate::wait::follow(&*store, crawl_id, wait, std::future::pending()).await? {
-        crate::wait::Ended::Finished => {
-            crate::wait::finish(&*store, crawl_id, wait).await?;
-            Ok(ExitCode::SUCCESS)
+        if json {
+            out::json(&serde_json::json!({ "crawl_id": crawl_id }))?;
+        } else {
+            out::text(&format!("{crawl_id}\n"))?;
         }
-        crate::wait::Ended::Interrupted => Ok(ExitCode::from(130)),
+        return Ok(Exit::Ok);
     }
+    if !wait.quiet {
+        eprintln!("crawl {crawl_id} started");
+    }
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let ended = wait::follow(&*store, crawl_id, wait, interrupt).await?;
+    wait::conclude(&*store, crawl_id, wait, json, ended, Mode::Distributed).await
 }

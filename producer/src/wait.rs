@@ -1,19 +1,21 @@
 //! Following a crawl to its end: progress on stderr (a live bar on a
 //! terminal, a plain line every few seconds otherwise, nothing with
-//! `--quiet`), then the report on stdout and, with `--output`, every page as
-//! JSON Lines. Local and distributed crawls are followed by the same code.
+//! `--quiet`), then one snapshot of the crawl that the summary line, the
+//! report on stdout and the `--output` file all come from, and the exit code
+//! that says how it ended. Local and distributed crawls are followed by the
+//! same code.
 
 use std::future::Future;
 use std::io::IsTerminal as _;
 use std::time::{Duration, Instant};
 
 use crawlq_core::export::Format;
-use crawlq_core::report::{CrawlState, CrawlStatus, Report};
+use crawlq_core::report::{CrawlState, CrawlStatus, Report, TaskState};
 use crawlq_core::store::Store;
 use indicatif::{ProgressBar, ProgressStyle};
 use uuid::Uuid;
 
-use crate::{OutputArgs, WaitArgs};
+use crate::{Exit, WaitArgs, out};
 
 /// How often the store is polled.
 const POLL: Duration = Duration::from_millis(200);
@@ -27,9 +29,12 @@ pub enum Ended {
     Finished,
     /// `interrupt` fired first (Ctrl-C).
     Interrupted,
+    /// `--wait-timeout` passed first.
+    TimedOut,
 }
 
-/// Shows progress until the crawl is finished or `interrupt` resolves.
+/// Shows progress until the crawl is finished, `interrupt` resolves or
+/// `--wait-timeout` passes.
 pub async fn follow(
     store: &dyn Store,
     crawl_id: Uuid,
@@ -38,41 +43,40 @@ pub async fn follow(
 ) -> anyhow::Result<Ended> {
     let started = Instant::now();
     let progress = Progress::new(crawl_id, wait.quiet);
+    let timed_out = || {
+        wait.wait_timeout
+            .is_some_and(|limit| started.elapsed() >= limit)
+    };
     tokio::pin!(interrupt);
     loop {
         let status = match store.status(crawl_id).await {
-            Ok(Some(status)) => status,
-            Ok(None) => anyhow::bail!("crawl {crawl_id} is gone from the store: was it deleted?"),
+            Ok(Some(status)) => Some(status),
+            Ok(None) => anyhow::bail!(
+                "crawl {crawl_id} is gone from the store: was it deleted (producer delete) or did its --ttl pass?"
+            ),
             // Redis restarting: the crawl goes on; keep asking (within --wait-timeout).
             Err(error) => {
                 tracing::warn!(%error, "store unavailable: retrying");
-                if wait
-                    .wait_timeout
-                    .is_some_and(|limit| started.elapsed() >= Duration::from_secs(limit))
-                {
+                if timed_out() {
                     return Err(error.into());
                 }
-                tokio::time::sleep(POLL).await;
-                continue;
+                None
             }
         };
-        progress.show(&status);
-        if status.state == CrawlState::Finished {
-            progress.done(&status, "finished");
-            return Ok(Ended::Finished);
+        if let Some(status) = &status {
+            progress.show(status);
+            if status.state == CrawlState::Finished {
+                progress.clear();
+                return Ok(Ended::Finished);
+            }
         }
-        if let Some(limit) = wait.wait_timeout
-            && started.elapsed() >= Duration::from_secs(limit)
-        {
-            progress.done(&status, "still running");
-            anyhow::bail!(
-                "crawl {crawl_id} not finished after {limit}s ({}): are a worker and an aggregator running? See producer status {crawl_id}",
-                status.line()
-            );
+        if timed_out() {
+            progress.clear();
+            return Ok(Ended::TimedOut);
         }
         tokio::select! {
             () = &mut interrupt => {
-                progress.done(&status, "interrupted");
+                progress.clear();
                 return Ok(Ended::Interrupted);
             }
             () = tokio::time::sleep(POLL) => {}
@@ -80,25 +84,95 @@ pub async fn follow(
     }
 }
 
-/// Prints the report and writes `--output`.
-pub async fn finish(store: &dyn Store, crawl_id: Uuid, wait: &WaitArgs) -> anyhow::Result<()> {
-    let report = store.report(crawl_id).await?.ok_or_else(|| {
-        anyhow::anyhow!("crawl {crawl_id} is gone from the store: was it deleted?")
-    })?;
-    if let Some(path) = &wait.output {
-        crate::write_pages(&store.pages(crawl_id).await?, Format::Jsonl, Some(path))?;
-    }
-    print_report(&report, &wait.report)
+/// Where the crawl runs, for what is said when following it stops early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// In this process: stopping stops the crawl.
+    Local,
+    /// On the deployment: the crawl goes on without the producer.
+    Distributed,
 }
 
-/// Prints a report as text or one JSON object.
-pub fn print_report(report: &Report, output: &OutputArgs) -> anyhow::Result<()> {
-    if output.json {
-        println!("{}", serde_json::to_string(report)?);
-    } else {
-        print!("{}", report.render(output.top));
+/// Reads the crawl once, then prints from that one snapshot its summary
+/// line (stderr), its report (stdout) and, with `--output`, its pages;
+/// returns the exit code for how it `ended`.
+pub async fn conclude(
+    store: &dyn Store,
+    crawl_id: Uuid,
+    wait: &WaitArgs,
+    json: bool,
+    ended: Ended,
+    mode: Mode,
+) -> anyhow::Result<Exit> {
+    let mut report = store.report(crawl_id).await?.ok_or_else(|| {
+        anyhow::anyhow!("crawl {crawl_id} is gone from the store: was it deleted?")
+    })?;
+    if ended == Ended::Interrupted && mode == Mode::Local {
+        report.status.state = CrawlState::Interrupted;
     }
-    Ok(())
+    let status = &report.status;
+    if !wait.quiet {
+        eprintln!("crawl {crawl_id} {}: {}", status.state, status.line());
+    }
+    if let Some(path) = &wait.output {
+        let mut pages = store.pages(crawl_id).await?;
+        if status.state != CrawlState::Finished {
+            // Only finished pages: a running one has no result to write yet.
+            let ids: std::collections::HashSet<Uuid> = report
+                .pages
+                .iter()
+                .filter(|page| matches!(page.state, TaskState::Done | TaskState::Failed))
+                .map(|page| page.task_id)
+                .collect();
+            pages.retain(|page| ids.contains(&page.task_id));
+        }
+        crate::write_pages(&pages, Format::Jsonl, Some(path))?;
+    }
+    print_report(&report, wait.top, json)?;
+    Ok(match ended {
+        Ended::Finished if report.status.done == 0 => {
+            eprintln!(
+                "crawl {crawl_id}: no page succeeded (see the failures above, or producer report {crawl_id})"
+            );
+            Exit::NoSuccess
+        }
+        Ended::Finished => Exit::Ok,
+        Ended::TimedOut => {
+            let limit = wait.wait_timeout.unwrap_or_default();
+            eprintln!(
+                "crawl {crawl_id} not finished after {}: {}",
+                humantime::format_duration(limit),
+                goes_on(crawl_id, mode)
+            );
+            Exit::Timeout
+        }
+        Ended::Interrupted => {
+            eprintln!("interrupted: {}", goes_on(crawl_id, mode));
+            Exit::Interrupted
+        }
+    })
+}
+
+/// What happens to a crawl the producer stopped following.
+fn goes_on(crawl_id: Uuid, mode: Mode) -> String {
+    match mode {
+        Mode::Local => {
+            "the local crawl stopped with this process; the report holds the pages finished so far"
+                .to_owned()
+        }
+        Mode::Distributed => format!(
+            "the crawl goes on in the workers; follow it with producer status {crawl_id}, then producer report {crawl_id}"
+        ),
+    }
+}
+
+/// Prints a report as text (its `top` tags) or one JSON object.
+pub fn print_report(report: &Report, top: usize, json: bool) -> anyhow::Result<()> {
+    if json {
+        out::json(report)
+    } else {
+        out::text(&report.render(top))
+    }
 }
 
 /// Progress on stderr: a bar on a terminal, plain lines otherwise.
@@ -138,17 +212,19 @@ impl Progress {
                 status.failed, status.in_flight, status.pages_per_s
             ));
         } else if !self.quiet && self.last_line.get().elapsed() >= PLAIN_EVERY {
-            eprintln!("crawl {}: {}", self.crawl_id, status.line());
+            eprintln!(
+                "crawl {} {}: {}",
+                self.crawl_id,
+                status.state,
+                status.line()
+            );
             self.last_line.set(Instant::now());
         }
     }
 
-    fn done(&self, status: &CrawlStatus, how: &str) {
+    fn clear(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
-        }
-        if !self.quiet {
-            eprintln!("crawl {} {how}: {}", self.crawl_id, status.line());
         }
     }
 }

@@ -115,17 +115,23 @@ pub async fn run(options: &ChaosOptions) -> ChaosReport {
         .take()
         .unwrap_or_else(|| panic!("producer stdout"));
     let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await;
-    let crawl_id: Uuid = match first {
-        Ok(Ok(Some(line))) => line
-            .trim()
-            .parse()
-            .unwrap_or_else(|e| panic!("crawl id {line:?}: {e}")),
-        other => panic!("the producer printed no crawl id: {other:?}"),
-    };
+    // With --json the producer prints only the report, at the end: the crawl
+    // id is read from the store, where this test's key prefix holds only it.
     let store = RedisStore::connect(&env.redis_url, &env.prefix)
         .await
         .unwrap_or_else(|e| panic!("own Redis: {e}"));
+    let crawl_id: Uuid = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if let Ok(crawls) = store.list().await
+                && let Some(crawl) = crawls.first()
+            {
+                return crawl.crawl_id;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the producer started no crawl within 60 s"));
 
     let mut report = ChaosReport {
         pages: truth.pages.len(),

@@ -309,12 +309,15 @@ impl Output {
         self
     }
 
-    /// Stdout's first line (the crawl id) and the JSON after it.
+    /// The crawl id and the one JSON document `--json` printed (a report, or
+    /// `{"crawl_id": ...}` for a crawl not waited for).
     pub fn id_and_json<T: DeserializeOwned>(&self) -> (String, T) {
-        let (id, rest) = self.stdout.split_once('\n').unwrap_or((&self.stdout, ""));
-        let json =
-            serde_json::from_str(rest).unwrap_or_else(|e| panic!("report JSON: {e}\n{rest}"));
-        (id.trim().to_owned(), json)
+        let value: serde_json::Value = serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("one JSON document on stdout: {e}\n{}", self.stdout));
+        let id = value["crawl_id"].as_str().unwrap_or_default().to_owned();
+        let json = serde_json::from_value(value)
+            .unwrap_or_else(|e| panic!("report JSON: {e}\n{}", self.stdout));
+        (id, json)
     }
 }
 

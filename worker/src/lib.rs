@@ -60,13 +60,13 @@ pub struct WorkerConfig {
     #[arg(long, env = "WORKER_PARSE_THREADS")]
     pub parse_threads: Option<usize>,
     /// Total time for one fetch, in seconds.
-    #[arg(long, env = "WORKER_TIMEOUT_SECS", default_value_t = 30)]
+    #[arg(long, env = "WORKER_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout_secs: u64,
     /// Redirects followed before a fetch fails.
     #[arg(long, env = "WORKER_MAX_REDIRECTS", default_value_t = 5)]
     pub max_redirects: usize,
     /// Largest page body read, in bytes.
-    #[arg(long, env = "WORKER_MAX_BODY_BYTES", default_value_t = 5 * 1024 * 1024)]
+    #[arg(long, env = "WORKER_MAX_BODY_BYTES", default_value_t = 5 * 1024 * 1024, value_parser = parse_body_bytes)]
     pub max_body_bytes: usize,
     /// Retries of a transient fetch failure (timeout, connection error, 5xx, 429)
     /// before it is recorded as failed.
@@ -595,7 +595,7 @@ impl Tasks {
         let (result, retry, pace) = self.scrape(&task, lease.as_ref()).await;
         // Fetched and parsed: the next task may start while this one is stored and confirmed.
         drop(fetch_slot);
-        debug!(url = %task.url, outcome = ?result.outcome, status = ?result.status, redelivered, "scraped");
+        debug!(url = %task.url, outcome = %result.outcome, status = %crawlq_core::display::status(result.status), redelivered, "scraped");
         let disposition = self.finish(task, result, retry).await;
         if let Some(lease) = lease.filter(|lease| lease.durable) {
             self.settle(lease, &disposition, pace).await;
@@ -647,4 +647,16 @@ impl Tasks {
             }
         }
     }
+}
+
+/// `--max-body-bytes`: from 1 KiB (smaller than any page's head) to 1 GiB.
+fn parse_body_bytes(text: &str) -> Result<usize, String> {
+    let bytes: usize = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of bytes"))?;
+    if !(1024..=1 << 30).contains(&bytes) {
+        return Err("give a number of bytes from 1024 to 1073741824".into());
+    }
+    Ok(bytes)
 }

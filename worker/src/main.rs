@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use crawlq_core::cli::{self, ConnectArgs};
+use crawlq_core::cli::{self, ConnectArgs, LogArgs};
 use worker::WorkerConfig;
 
 /// crawlq worker: takes download tasks, fetches and parses each page once,
@@ -14,13 +14,15 @@ struct Cli {
     #[command(flatten)]
     connect: ConnectArgs,
     #[command(flatten)]
+    log: LogArgs,
+    #[command(flatten)]
     worker: WorkerConfig,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    cli::init_tracing("info");
+    cli::init_tracing("info", cli.log.log_format);
     let config = cli.worker;
     cli::run_service(
         "worker",

@@ -132,8 +132,12 @@ pub(crate) fn pace_of(error: &FetchError) -> Pace {
 }
 
 /// The recorded result of a page robots.txt disallows.
-fn blocked(task: &Task) -> PageResult {
-    crate::failed_result(task, robots::BLOCKED_BY_ROBOTS.to_owned())
+fn blocked(task: &Task, robots: Option<&Robots>) -> PageResult {
+    let why = match robots {
+        Some(Robots::GaveUp) => robots::ROBOTS_UNREACHABLE,
+        _ => robots::BLOCKED_BY_ROBOTS,
+    };
+    crate::failed_result(task, why.to_owned())
 }
 
 impl Tasks {
@@ -255,7 +259,12 @@ impl Tasks {
 
     /// Records a page robots.txt disallows, then gives back the lane it held.
     pub(crate) async fn finish_blocked(&self, task: &Task, lease: Option<Lease>) -> Disposition {
-        let disposition = self.complete(task.rules.clone(), blocked(task)).await;
+        let robots = Url::parse(&task.url)
+            .ok()
+            .and_then(|url| self.gate.cached_robots(task.crawl_id, &origin(&url)));
+        let disposition = self
+            .complete(task.rules.clone(), blocked(task, robots.as_deref()))
+            .await;
         if let Some(lease) = lease {
             self.settle(lease, &disposition, Pace::Unused).await;
         }
@@ -285,21 +294,28 @@ impl Tasks {
         let Some(url) = robots::robots_url(page) else {
             return Ok(RobotsRecord::AllowAll);
         };
+        // Counted across the fleet, so that a host whose robots.txt never
+        // answers fails its pages in the end instead of holding the crawl open.
+        let tries = match self.store.hosts().robots(crawl_id, origin).await? {
+            Some(RobotsRecord::Unreachable { tries, .. }) => tries + 1,
+            _ => 1,
+        };
         let fetched = self.fetcher.fetch_robots(&url).await;
         let (record, pace) = match &fetched {
             // 429 is taken as the server asking for less, like a 5xx.
-            Ok((status, body)) if *status != 429 && *status < 500 => {
-                (robots::record_of(Some(*status), body, 0), Pace::Normal)
-            }
-            Ok(_) => (robots::record_of(None, &[], now_ms()), Pace::BackOff),
+            Ok((status, body)) if *status != 429 && *status < 500 => (
+                robots::record_of(Some(*status), body, 0, tries),
+                Pace::Normal,
+            ),
+            Ok(_) => (robots::record_of(None, &[], now_ms(), tries), Pace::BackOff),
             // The page's own fetch will be refused and say why.
             Err(FetchError::Blocked(_)) => (RobotsRecord::AllowAll, Pace::Unused),
             Err(error) => (
-                robots::record_of(None, &[], now_ms()),
+                robots::record_of(None, &[], now_ms(), tries),
                 error.retry_after().map_or(Pace::BackOff, Pace::PauseFor),
             ),
         };
-        debug!(%url, status = ?fetched.as_ref().ok().map(|f| f.0), "robots.txt fetched");
+        debug!(%url, status = %crawlq_core::display::status(fetched.as_ref().ok().map(|f| f.0)), "robots.txt fetched");
         let crawl_delay = Robots::new(&record).crawl_delay().as_millis() as u64;
         let dispatched = self
             .store

@@ -4,11 +4,14 @@
 -- KEYS: 1 meta hash, 2 tasks hash (task id -> "parent|depth|url"), 3 state hash
 --       (task id -> s|d|f), 4 tally hash (tag -> pages), 5 expanded set (task ids
 --       whose children were published), 6 finals hash (task ids of pages that
---       another task reached by redirect and keeps: never claimed as links).
+--       another task reached by redirect and keeps: never claimed as links),
+--       7 results hash, 8 robots hash (only to expire them).
 -- ARGV: 1 task id or '', 2 outcome code 'd' or 'f', 3 now in ms,
 --       4 number of tags, then the tags,
 --       then the number of children, then per child: task id, claim record.
 -- Returns {known, fresh, finished, {0-based indices of children to publish}}.
+-- When the crawl finishes and its meta holds a ttl_s above 0, every one of
+-- its keys expires that many seconds later.
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {0, 0, 0, {}}
 end
@@ -74,5 +77,11 @@ local ended = tonumber(redis.call('HGET', KEYS[1], 'done') or '0')
 if ended >= created and not redis.call('HGET', KEYS[1], 'finished_ms') then
   redis.call('HSET', KEYS[1], 'finished_ms', ARGV[3])
   finished = 1
+  local ttl = tonumber(redis.call('HGET', KEYS[1], 'ttl_s') or '0') or 0
+  if ttl > 0 then
+    for k = 1, 8 do
+      redis.call('EXPIRE', KEYS[k], ttl)
+    end
+  end
 end
 return {1, fresh, finished, publish}

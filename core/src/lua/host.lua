@@ -188,7 +188,7 @@ if op == 'acquire' then
     local record = redis.call('HGET', R, origin)
     local known = record ~= false
     if known and string.sub(record, 1, 6) == 'retry ' then
-      known = num(string.sub(record, 7)) > now
+      known = num(string.match(record, '^retry (%d+)')) > now
     end
     if not known then
       local holder = redis.call('HGET', R, '~' .. origin)

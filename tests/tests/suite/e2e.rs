@@ -351,7 +351,14 @@ async fn page_text_reaches_no_terminal_with_its_control_characters() {
         )
         .await;
     let text = out.assert_success().stdout.clone();
-    let crawl_id = text.lines().next().unwrap().trim().to_owned();
+    // The text report's first line: "crawl ID: finished".
+    let crawl_id = text
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("crawl "))
+        .and_then(|line| line.split(':').next())
+        .unwrap_or_else(|| panic!("a report heading: {text}"))
+        .to_owned();
     let report = env.wait_report(&crawl_id).await;
     let page = &report.pages[0];
     assert!(

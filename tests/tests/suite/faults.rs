@@ -201,12 +201,7 @@ async fn poison_messages_go_to_the_dead_letter_queue_with_a_reason() {
     let mut letters = Vec::new();
     for _ in 0..100 {
         let out = env.producer(&["dlq", "--json"], LIMIT).await;
-        letters = out
-            .assert_success()
-            .stdout
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .collect::<Vec<_>>();
+        letters = dead_letters(&out);
         if letters.len() >= 4 {
             break;
         }
@@ -242,9 +237,9 @@ async fn poison_messages_go_to_the_dead_letter_queue_with_a_reason() {
     );
     // Listing leaves them there; a crawl filter shows none of these (they name no crawl).
     let out = env.producer(&["dlq", &crawl_id, "--json"], LIMIT).await;
-    assert_eq!(out.assert_success().stdout.lines().count(), 0);
+    assert_eq!(dead_letters(&out).len(), 0);
     let out = env.producer(&["dlq", "--json"], LIMIT).await;
-    assert_eq!(out.assert_success().stdout.lines().count(), 4);
+    assert_eq!(dead_letters(&out).len(), 4);
     // The human listing shows every message, the binary one escaped: no
     // control character of a message reaches the terminal (the listing's own
     // tabs and newlines are all there is).
@@ -448,4 +443,14 @@ async fn a_forged_task_for_a_finished_crawl_is_dropped_without_a_fetch() {
         !stats.keys().any(|path| path.contains("forged")),
         "the forged URL was never fetched: {stats:?}"
     );
+}
+
+/// The dead letters `dlq --json` listed (one JSON document).
+fn dead_letters(out: &crawlq_tests::Output) -> Vec<serde_json::Value> {
+    let value: serde_json::Value = serde_json::from_str(&out.assert_success().stdout)
+        .unwrap_or_else(|e| panic!("dlq --json: {e}: {}", out.stdout));
+    value["dead_letters"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }

@@ -9,6 +9,7 @@
 //! - [`store`]: the store contract, on Redis and in memory alike (politeness included).
 //! - [`polite`]: per-host limits across the fleet, robots.txt and the SSRF guard, measured at the site.
 //! - [`cli`]: bad input and unreachable services get one clear line and a non-zero exit.
+//! - [`script`]: one JSON document, honest exit codes, no silently ignored flag, `list`, `--ttl`.
 
 // Test code: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used)]
@@ -21,4 +22,5 @@ mod faults;
 mod local;
 mod polite;
 mod real_pages;
+mod script;
 mod store;

@@ -31,6 +31,7 @@ fn spec(max_pages: Option<u64>) -> CrawlSpec {
         },
         max_pages,
         created_ms: 1,
+        ttl_s: None,
     }
 }
 
