@@ -566,3 +566,73 @@ async fn wait_for_dead_letters(env: &TestEnv, count: usize) {
     }
     panic!("{count} poison messages never reached the dead-letter queue");
 }
+
+/// The long flags in `text` (`--max-pages`, ...), but the global ones every
+/// command takes (documented once, under Configuration).
+fn long_flags(text: &str) -> std::collections::BTreeSet<String> {
+    const GLOBAL: [&str; 8] = [
+        "--amqp-url",
+        "--redis-url",
+        "--queue-prefix",
+        "--key-prefix",
+        "--log-format",
+        "--json",
+        "--help",
+        "--version",
+    ];
+    let mut flags = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("--") {
+        rest = &rest[at + 2..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || *c == '-')
+            .collect();
+        let flag = format!("--{name}");
+        if name.len() > 1 && !GLOBAL.contains(&flag.as_str()) {
+            flags.insert(flag);
+        }
+    }
+    flags
+}
+
+#[tokio::test]
+async fn the_readme_command_table_lists_every_flag_clap_knows() {
+    let env = TestEnv::new("readme");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let table = &readme[readme.find("| command | its flags |").unwrap()..];
+    for command in [
+        "crawl", "submit", "status", "list", "report", "export", "result", "dlq", "resume",
+        "delete",
+    ] {
+        let row = table
+            .lines()
+            .find(|line| line.starts_with(&format!("| `producer {command}")))
+            .unwrap_or_else(|| panic!("README has no row for producer {command}"));
+        // The row's second cell lists the flags.
+        let cell = row.split(" | ").nth(1).unwrap_or_default();
+        let help = env.producer(&[command, "--help"], LIMIT).await;
+        assert_code(command, &help, 0);
+        // Flags of the help's option lines, not of its examples.
+        let options: String = help
+            .stdout
+            .lines()
+            .filter(|line| {
+                let line = line.trim_start();
+                line.starts_with("--") || line.starts_with("-q, --")
+            })
+            .map(|line| {
+                line.split_whitespace()
+                    .find(|w| w.starts_with("--"))
+                    .unwrap_or("")
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(
+            long_flags(cell),
+            long_flags(&options),
+            "producer {command}: the README's flags (left) and --help's (right)"
+        );
+    }
+}
