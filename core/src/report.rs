@@ -464,12 +464,16 @@ impl Report {
         let s = &self.status;
         let mut out = String::new();
         let _ = writeln!(out, "crawl {}: {}", s.crawl_id, s.state);
-        let _ = writeln!(
-            out,
-            "\ntop {} tags of {}:",
-            top.min(self.tag_counts.len()),
-            self.tag_counts.len()
-        );
+        if self.tag_counts.is_empty() {
+            let _ = writeln!(out, "\nno tags: no page was scraped, or none had tags");
+        } else {
+            let _ = writeln!(
+                out,
+                "\ntop {} tags of {}:",
+                top.min(self.tag_counts.len()),
+                self.tag_counts.len()
+            );
+        }
         let top_tags = self.top_tags(top);
         let width = top_tags
             .iter()

@@ -357,7 +357,8 @@ async fn without_allow_private_a_loopback_seed_fetches_nothing_and_says_why() {
     let out = env
         .producer(&["crawl", "--local", &seed, "--json", "--quiet"], LIMIT)
         .await;
-    let (_, local): (String, Report) = out.assert_success().id_and_json();
+    assert_eq!(out.code, Some(3), "no page succeeded: {}", out.stderr);
+    let (_, local): (String, Report) = out.id_and_json();
     for report in [&distributed, &local] {
         let error = only_error(report);
         assert!(
