@@ -46,6 +46,8 @@ pub struct ExportLine {
     pub fetched_at: Option<String>,
     /// Time to fetch and parse, in milliseconds.
     pub elapsed_ms: Option<u64>,
+    /// Fetches its result took (more than 1 after retries); null before it has one.
+    pub attempts: Option<u32>,
     /// Why it failed.
     pub error: Option<String>,
 }
@@ -69,6 +71,7 @@ impl From<&PageRecord> for ExportLine {
                 humantime::format_rfc3339_millis(at).to_string()
             }),
             elapsed_ms: result.map(|r| r.elapsed_ms),
+            attempts: result.map(|r| r.attempts),
             error: result.and_then(|r| r.error.clone()),
         }
     }
@@ -99,6 +102,7 @@ pub fn write(pages: &[PageRecord], format: Format, out: &mut dyn Write) -> std::
                 "fetched_at",
                 "elapsed_ms",
                 "error",
+                "attempts",
             ])?;
             for page in pages {
                 let line = ExportLine::from(page);
@@ -121,6 +125,7 @@ pub fn write(pages: &[PageRecord], format: Format, out: &mut dyn Write) -> std::
                     line.fetched_at.unwrap_or_default(),
                     line.elapsed_ms.map(|e| e.to_string()).unwrap_or_default(),
                     text(line.error.unwrap_or_default()),
+                    line.attempts.map(|a| a.to_string()).unwrap_or_default(),
                 ])?;
             }
             csv.flush()?;

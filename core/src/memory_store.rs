@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::message::{Outcome, PageResult};
 use crate::politeness::{Hosts, MemoryHosts};
 use crate::report::{
-    ClaimRecord, Counters, CrawlStatus, PageRecord, Report, TaskState, TaskView, now_ms,
+    ClaimRecord, Counters, CrawlStatus, PageRecord, Report, Retry, TaskState, TaskView, now_ms,
 };
 use crate::store::{Applied, Claim, CrawlSpec, Start, Store, StoreError};
 
@@ -20,21 +20,23 @@ use crate::store::{Applied, Claim, CrawlSpec, Start, Store, StoreError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Code {
     Started,
+    Retrying(Retry),
     Done,
     Failed,
 }
 
 impl Code {
-    fn as_str(self) -> &'static str {
+    fn code(self) -> std::borrow::Cow<'static, str> {
         match self {
-            Self::Started => "s",
-            Self::Done => "d",
-            Self::Failed => "f",
+            Self::Started => "s".into(),
+            Self::Retrying(retry) => retry.code().into(),
+            Self::Done => "d".into(),
+            Self::Failed => "f".into(),
         }
     }
 
     fn ended(self) -> bool {
-        self != Self::Started
+        matches!(self, Self::Done | Self::Failed)
     }
 }
 
@@ -58,11 +60,11 @@ impl Crawl {
             .tasks
             .iter()
             .map(|(task_id, claim)| {
-                let code = self.state.get(task_id).map(|c| c.as_str());
+                let code = self.state.get(task_id).map(|c| c.code());
                 PageRecord::new(
                     *task_id,
                     claim.clone(),
-                    code,
+                    code.as_deref(),
                     self.results.get(task_id).cloned(),
                 )
             })
@@ -175,10 +177,20 @@ impl Store for MemoryStore {
                 starts.push(Start::Unclaimed);
                 continue;
             }
-            let state = *crawl.state.entry(*task_id).or_insert_with(|| {
-                crawl.counters.started += 1;
-                Code::Started
-            });
+            let state = *crawl
+                .state
+                .entry(*task_id)
+                .and_modify(|code| {
+                    if let Code::Retrying(_) = code {
+                        // Its next try starts.
+                        crawl.counters.retrying = crawl.counters.retrying.saturating_sub(1);
+                        *code = Code::Started;
+                    }
+                })
+                .or_insert_with(|| {
+                    crawl.counters.started += 1;
+                    Code::Started
+                });
             starts.push(if state.ended() {
                 Start::Applied
             } else if let Some(result) = crawl.results.get(task_id) {
@@ -205,6 +217,30 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
+    async fn mark_retrying(
+        &self,
+        crawl_id: Uuid,
+        task_id: Uuid,
+        retry: Retry,
+    ) -> Result<(), StoreError> {
+        let mut crawls = self.lock()?;
+        let Some(crawl) = crawls.get_mut(&crawl_id) else {
+            return Ok(());
+        };
+        let previous = crawl.state.get(&task_id).copied();
+        match previous {
+            Some(code) if code.ended() => return Ok(()),
+            Some(Code::Retrying(_)) => {}
+            Some(_) => crawl.counters.retrying += 1,
+            None => {
+                crawl.counters.started += 1;
+                crawl.counters.retrying += 1;
+            }
+        }
+        crawl.state.insert(task_id, Code::Retrying(retry));
+        Ok(())
+    }
+
     async fn apply(&self, result: &PageResult, children: &[Claim]) -> Result<Applied, StoreError> {
         let mut crawls = self.lock()?;
         let Some(crawl) = crawls.get_mut(&result.crawl_id) else {
@@ -226,8 +262,12 @@ impl Store for MemoryStore {
                 Outcome::Failed => Code::Failed,
             };
             crawl.state.insert(tid, code);
-            if previous.is_none() {
-                crawl.counters.started += 1;
+            match previous {
+                None => crawl.counters.started += 1,
+                Some(Code::Retrying(_)) => {
+                    crawl.counters.retrying = crawl.counters.retrying.saturating_sub(1);
+                }
+                Some(_) => {}
             }
             match code {
                 Code::Done => crawl.counters.done += 1,
@@ -269,13 +309,17 @@ impl Store for MemoryStore {
         Ok(crawls.iter().find_map(|(crawl_id, crawl)| {
             let claim = crawl.tasks.get(&task_id)?;
             let result = crawl.results.get(&task_id).cloned();
-            let code = crawl.state.get(&task_id).map(|c| c.as_str());
+            let code = crawl.state.get(&task_id).copied();
             Some(TaskView {
                 crawl_id: *crawl_id,
                 task_id,
                 url: claim.url.clone(),
                 depth: claim.depth,
-                state: TaskState::from_code(code, result.is_some()),
+                state: TaskState::from_code(code.map(Code::code).as_deref(), result.is_some()),
+                retry: match code {
+                    Some(Code::Retrying(retry)) => Some(retry),
+                    _ => None,
+                },
                 result,
             })
         }))

@@ -178,6 +178,10 @@ pub struct PageResult {
     pub fetched_at_ms: u64,
     /// Time to fetch and parse, in milliseconds.
     pub elapsed_ms: u64,
+    /// Fetches this result took, the last included (1 unless a transient
+    /// failure was retried).
+    #[serde(default = "one")]
+    pub attempts: u32,
 }
 
 /// A finished task, sent from a worker to the aggregators.
@@ -371,6 +375,7 @@ mod tests {
                 error: Some("HTTP 404".into()),
                 fetched_at_ms: 1,
                 elapsed_ms: 2,
+                attempts: 1,
             },
         };
         let json = String::from_utf8(encode(&completion)).unwrap();
@@ -399,6 +404,7 @@ mod tests {
                 error: None,
                 fetched_at_ms: 1,
                 elapsed_ms: 2,
+                attempts: 1,
             },
         }
     }
@@ -600,4 +606,8 @@ mod tests {
             }
         }
     }
+}
+
+fn one() -> u32 {
+    1
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::message::{Outcome, PageResult};
 use crate::names::Keys;
 use crate::report::{
-    ClaimRecord, Counters, CrawlStatus, PageRecord, Report, TaskState, TaskView, now_ms,
+    ClaimRecord, Counters, CrawlStatus, PageRecord, Report, Retry, TaskState, TaskView, now_ms,
 };
 use crate::store::{Applied, Claim, CrawlKind, CrawlSpec, Start, Store, StoreError};
 
@@ -26,6 +26,7 @@ pub struct RedisStore {
     pub(crate) keys: Keys,
     apply: Script,
     start: Script,
+    retry: Script,
     put_results: Script,
     expanded: Script,
     pub(crate) host: Script,
@@ -60,6 +61,7 @@ impl RedisStore {
             keys: Keys::new(key_prefix),
             apply: Script::new(include_str!("lua/apply.lua")),
             start: Script::new(include_str!("lua/start.lua")),
+            retry: Script::new(include_str!("lua/retry.lua")),
             put_results: Script::new(include_str!("lua/put_results.lua")),
             expanded: Script::new(include_str!("lua/expanded.lua")),
             host: Script::new(include_str!("lua/host.lua")),
@@ -239,6 +241,7 @@ fn status_from_meta(meta: &HashMap<String, String>) -> Result<Option<CrawlStatus
         done: field("done").unwrap_or(0),
         failed: field("failed").unwrap_or(0),
         unclaimed: field("unclaimed").unwrap_or(0),
+        retrying: field("retrying").unwrap_or(0),
     };
     Ok(Some(CrawlStatus::new(
         &spec,
@@ -321,6 +324,24 @@ impl Store for RedisStore {
             .map(start_of)
             .collect::<Result<_, _>>()
             .map(Some)
+    }
+
+    async fn mark_retrying(
+        &self,
+        crawl_id: Uuid,
+        task_id: Uuid,
+        retry: Retry,
+    ) -> Result<(), StoreError> {
+        let _: i64 = self
+            .retry
+            .key(self.keys.meta(crawl_id))
+            .key(self.keys.state(crawl_id))
+            .arg(task_id.to_string())
+            .arg(retry.code())
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn put_results(
@@ -433,6 +454,7 @@ impl Store for RedisStore {
             url: claim.url,
             depth: claim.depth,
             state: TaskState::from_code(state.as_deref(), result.is_some()),
+            retry: state.as_deref().and_then(Retry::from_code),
             result,
         }))
     }

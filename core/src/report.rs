@@ -52,8 +52,12 @@ pub struct CrawlStatus {
     pub discovered: u64,
     /// Claimed, not yet taken by a worker.
     pub queued: u64,
-    /// Taken by a worker, completion not yet applied.
+    /// Taken by a worker (fetching, or waiting for a fetch slot or for its
+    /// host), completion not yet applied; retrying tasks not included.
     pub in_flight: u64,
+    /// Waiting for their next try after a transient failure.
+    #[serde(default)]
+    pub retrying: u64,
     /// Fetched and parsed.
     pub done: u64,
     /// Finished with an error.
@@ -93,6 +97,8 @@ pub struct Counters {
     pub failed: u64,
     /// Task messages the crawl never claimed (forged or stale), dropped.
     pub unclaimed: u64,
+    /// Started tasks waiting for their next try.
+    pub retrying: u64,
 }
 
 impl CrawlStatus {
@@ -109,6 +115,7 @@ impl CrawlStatus {
             done,
             failed,
             unclaimed,
+            retrying,
         } = counters;
         let end = finished_ms.unwrap_or(now_ms);
         let elapsed_s = end.saturating_sub(spec.created_ms) as f64 / 1000.0;
@@ -123,7 +130,8 @@ impl CrawlStatus {
             seeds: spec.seeds.clone(),
             discovered: created,
             queued: created.saturating_sub(started),
-            in_flight: started.saturating_sub(done + failed),
+            in_flight: started.saturating_sub(done + failed + retrying),
+            retrying,
             done,
             failed,
             unclaimed,
@@ -201,13 +209,14 @@ impl CrawlStatus {
     /// One line for progress output and `producer status`.
     pub fn line(&self) -> String {
         let mut line = format!(
-            "{}/{} pages ({} done, {} failed, {} queued, {} in flight), {:.1} pages/s, {:.1}s elapsed",
+            "{}/{} pages ({} done, {} failed, {} queued, {} taken by workers, {} retrying), {:.1} pages/s, {:.1}s elapsed",
             self.done + self.failed,
             self.discovered,
             self.done,
             self.failed,
             self.queued,
             self.in_flight,
+            self.retrying,
             self.pages_per_s,
             self.elapsed_s
         );
@@ -230,6 +239,8 @@ pub enum TaskState {
     Queued,
     /// A worker is on it, or its completion is not yet applied.
     Running,
+    /// A transient failure: it waits for its next try.
+    Retrying,
     /// Fetched and parsed.
     Done,
     /// Finished with an error.
@@ -241,6 +252,7 @@ impl std::fmt::Display for TaskState {
         f.write_str(match self {
             Self::Queued => "queued",
             Self::Running => "running",
+            Self::Retrying => "retrying",
             Self::Done => "done",
             Self::Failed => "failed",
         })
@@ -248,15 +260,42 @@ impl std::fmt::Display for TaskState {
 }
 
 impl TaskState {
-    /// Decodes the one-letter state a store keeps (`s`, `d`, `f`, or none).
+    /// Decodes the state a store keeps (`s`, `d`, `f`, `r ATTEMPT NEXT_MS`,
+    /// or none).
     pub fn from_code(code: Option<&str>, has_result: bool) -> Self {
         match code {
             Some("d") => Self::Done,
             Some("f") => Self::Failed,
+            Some(code) if code.starts_with('r') => Self::Retrying,
             Some(_) => Self::Running,
             None if has_result => Self::Running,
             None => Self::Queued,
         }
+    }
+}
+
+/// A task waiting for its next try after a transient failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retry {
+    /// The try it waits for (2 is the first retry).
+    pub attempt: u32,
+    /// When it is due, milliseconds since the Unix epoch.
+    pub next_try_ms: u64,
+}
+
+impl Retry {
+    /// The state code a store keeps for it: `r ATTEMPT NEXT_MS`.
+    pub fn code(&self) -> String {
+        format!("r {} {}", self.attempt, self.next_try_ms)
+    }
+
+    /// Reads [`Retry::code`]'s form.
+    pub fn from_code(code: &str) -> Option<Self> {
+        let mut parts = code.strip_prefix("r ")?.split(' ');
+        Some(Self {
+            attempt: parts.next()?.parse().ok()?,
+            next_try_ms: parts.next()?.parse().ok()?,
+        })
     }
 }
 
@@ -273,6 +312,9 @@ pub struct TaskView {
     pub depth: u32,
     /// Where it stands.
     pub state: TaskState,
+    /// Its next try, while it is retrying.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Retry>,
     /// Its result, once a worker stored one.
     pub result: Option<PageResult>,
 }
@@ -544,6 +586,7 @@ mod tests {
             error: None,
             fetched_at_ms: 0,
             elapsed_ms: 0,
+            attempts: 1,
         };
         PageRecord::new(Uuid::nil(), claim, Some("d"), Some(result))
     }
@@ -571,5 +614,14 @@ mod tests {
         assert_eq!(TaskState::from_code(None, true), TaskState::Running);
         assert_eq!(TaskState::from_code(Some("d"), true), TaskState::Done);
         assert_eq!(TaskState::from_code(Some("f"), true), TaskState::Failed);
+        let retry = Retry {
+            attempt: 2,
+            next_try_ms: 42,
+        };
+        assert_eq!(
+            TaskState::from_code(Some(&retry.code()), false),
+            TaskState::Retrying
+        );
+        assert_eq!(Retry::from_code(&retry.code()), Some(retry));
     }
 }

@@ -152,6 +152,16 @@ pub trait Store: Send + Sync {
         results: &[&PageResult],
     ) -> Result<bool, StoreError>;
 
+    /// Marks a started task as waiting for its next try (`retry`), unless it
+    /// has ended; counted in the crawl's `retrying` until the try starts or
+    /// its completion is applied.
+    async fn mark_retrying(
+        &self,
+        crawl_id: Uuid,
+        task_id: Uuid,
+        retry: crate::report::Retry,
+    ) -> Result<(), StoreError>;
+
     /// Applies a completion once: counts it, adds its tags to the tally, claims
     /// its children within the page budget and detects the end of the crawl.
     async fn apply(&self, result: &PageResult, children: &[Claim]) -> Result<Applied, StoreError>;

@@ -705,9 +705,22 @@ fn render_task(view: &TaskView) -> String {
         view.depth,
         view.state
     );
+    if let Some(retry) = &view.retry {
+        let wait = retry
+            .next_try_ms
+            .saturating_sub(crawlq_core::report::now_ms());
+        out.push_str(&format!(
+            "retry  attempt {} in {}\n",
+            retry.attempt,
+            humantime::format_duration(Duration::from_millis(wait - wait % 100))
+        ));
+    }
     if let Some(r) = &view.result {
         let status = crawlq_core::display::status(r.status);
         out.push_str(&format!("status {status}\n"));
+        if r.attempts > 1 {
+            out.push_str(&format!("tries  {}\n", r.attempts));
+        }
         if let Some(title) = &r.title {
             out.push_str(&format!("title  {}\n", printable(title)));
         }

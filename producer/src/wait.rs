@@ -208,8 +208,8 @@ impl Progress {
             bar.set_length(status.discovered);
             bar.set_position(status.done + status.failed);
             bar.set_message(format!(
-                "{} failed · {} in flight · {:.0} pages/s",
-                status.failed, status.in_flight, status.pages_per_s
+                "{} failed · {} taken by workers · {} retrying · {:.0} pages/s",
+                status.failed, status.in_flight, status.retrying, status.pages_per_s
             ));
         } else if !self.quiet && self.last_line.get().elapsed() >= PLAIN_EVERY {
             eprintln!(

@@ -467,6 +467,7 @@ fn failed_result(task: &Task, reason: String) -> PageResult {
         error: Some(reason),
         fetched_at_ms: now_ms(),
         elapsed_ms: 0,
+        attempts: task.attempt + 1,
     }
 }
 
@@ -614,6 +615,18 @@ impl Tasks {
                 ..task.clone()
             };
             debug!(url = %task.url, attempt = again.attempt, delay_ms = delay.as_millis() as u64, "retrying later");
+            // Shown by status and result; best effort: the retry itself does not depend on it.
+            let retry = crawlq_core::report::Retry {
+                attempt: again.attempt + 1,
+                next_try_ms: now_ms() + delay.as_millis() as u64,
+            };
+            if let Err(error) = self
+                .store
+                .mark_retrying(task.crawl_id, task.task_id, retry)
+                .await
+            {
+                warn!(%error, "retrying state not recorded");
+            }
             let payload = message::encode(&again);
             let delayed = consume::persist("publish retry", || {
                 self.transport.publish_delayed(payload.clone(), delay)

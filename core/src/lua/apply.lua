@@ -30,9 +30,11 @@ if tid ~= '' then
   if prev ~= 'd' and prev ~= 'f' then
     fresh = 1
     redis.call('HSET', KEYS[3], tid, ARGV[2])
-    if prev ~= 's' then
+    if not prev then
       -- Applied without a start mark (a worker that skipped it): keep queued/in-flight sane.
       redis.call('HINCRBY', KEYS[1], 'started', 1)
+    elseif string.sub(prev, 1, 1) == 'r' then
+      redis.call('HINCRBY', KEYS[1], 'retrying', -1)
     end
     redis.call('HINCRBY', KEYS[1], ARGV[2] == 'd' and 'done' or 'failed', 1)
     for j = 0, ntags - 1 do

@@ -636,3 +636,65 @@ async fn the_readme_command_table_lists_every_flag_clap_knows() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_retrying_page_shows_its_next_try_and_ends_with_its_attempt_count() {
+    let site = Site::start(&["--pages", "30", "--seed", "12", "--broken-every", "3"]).await;
+    let truth = site.truth(&[SEED]).await;
+    let broken = truth
+        .pages
+        .iter()
+        .find(|(_, page)| page.status == 503)
+        .map(|(url, _)| url.clone())
+        .unwrap();
+    let mut env = TestEnv::new("retrying");
+    env.spawn("aggregator", &[]);
+    env.spawn("worker", &["--max-retries", "1", "--retry-base-ms", "3000"]);
+    let list = env.url_list([broken]);
+    let crawl_id = env.start_crawl(&["submit", "--urls", &list]).await;
+    // Its first try fails (503): it waits about 3 s for the second.
+    let mut seen = None;
+    for _ in 0..100 {
+        let out = env.producer(&["status", &crawl_id, "--json"], LIMIT).await;
+        let status = assert_one_json_document("status", &out);
+        if status["retrying"] == 1 {
+            assert_eq!(status["in_flight"], 0, "a retrying task is not in flight");
+            let text = env.producer(&["status", &crawl_id], LIMIT).await;
+            assert!(text.stdout.contains("1 retrying"), "{}", text.stdout);
+            let report = env.producer(&["report", &crawl_id, "--json"], LIMIT).await;
+            let report = assert_one_json_document("report", &report);
+            let task_id = report["pages"][0]["task_id"].as_str().unwrap().to_owned();
+            assert_eq!(report["pages"][0]["state"], "retrying");
+            let result = env.producer(&["result", &task_id, "--json"], LIMIT).await;
+            seen = Some((task_id, assert_one_json_document("result", &result)));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (task_id, view) = seen.expect("the task was seen retrying");
+    assert_eq!(view["state"], "retrying");
+    assert_eq!(view["retry"]["attempt"], 2, "{view}");
+    let next = view["retry"]["next_try_ms"].as_u64().unwrap();
+    assert!(
+        next > crawlq_core::report::now_ms(),
+        "its next try is ahead: {view}"
+    );
+    let text = env.producer(&["result", &task_id], LIMIT).await;
+    assert!(
+        text.stdout
+            .contains("state  retrying\nretry  attempt 2 in "),
+        "{}",
+        text.stdout
+    );
+
+    let report = env.wait_report(&crawl_id).await;
+    assert_eq!((report.status.failed, report.status.retrying), (1, 0));
+    let result = env.producer(&["result", &task_id, "--json"], LIMIT).await;
+    let view = assert_one_json_document("result", &result);
+    assert_eq!(view["state"], "failed");
+    assert_eq!(view["result"]["attempts"], 2, "{view}");
+    assert!(view.get("retry").is_none(), "{view}");
+    let export = env.producer(&["export", &crawl_id], LIMIT).await;
+    let line = assert_one_json_document("export", &export);
+    assert_eq!(line["attempts"], 2);
+}

@@ -60,6 +60,7 @@ fn result(crawl: Uuid, claim: &Claim, tags: &[&str]) -> PageResult {
         error: None,
         fetched_at_ms: 5,
         elapsed_ms: 1,
+        attempts: 1,
     }
 }
 
@@ -97,6 +98,29 @@ async fn contract(store: Arc<dyn Store>) {
         TaskState::Running
     );
 
+    // A transient failure: retrying (twice marked, counted once), then its next try starts.
+    let retry = crawlq_core::report::Retry {
+        attempt: 2,
+        next_try_ms: 7,
+    };
+    for _ in 0..2 {
+        store.mark_retrying(id, seed.task_id, retry).await.unwrap();
+    }
+    let status = store.status(id).await.unwrap().unwrap();
+    assert_eq!((status.in_flight, status.retrying), (0, 1));
+    let view = store.task(seed.task_id).await.unwrap().unwrap();
+    assert_eq!((view.state, view.retry), (TaskState::Retrying, Some(retry)));
+    assert_eq!(
+        store.start_tasks(id, &[seed.task_id]).await.unwrap(),
+        Some(vec![Start::Fetch])
+    );
+    let status = store.status(id).await.unwrap().unwrap();
+    assert_eq!(
+        (status.in_flight, status.retrying),
+        (1, 0),
+        "its next try started"
+    );
+
     let seed_result = result(id, &seed, &["a", "b"]);
     assert!(store.put_results(id, &[&seed_result]).await.unwrap());
     assert_eq!(
@@ -109,8 +133,18 @@ async fn contract(store: Arc<dyn Store>) {
         .map(|p| claim(id, &format!("http://s/{p}"), 1))
         .collect();
     let children = &children[..];
+    // Retrying again, then applied without a restart: it leaves the count.
+    store.mark_retrying(id, seed.task_id, retry).await.unwrap();
     let applied = store.apply(&seed_result, children).await.unwrap();
     assert!(applied.known && applied.fresh && !applied.finished);
+    let status = store.status(id).await.unwrap().unwrap();
+    assert_eq!((status.retrying, status.done), (0, 1));
+    store.mark_retrying(id, seed.task_id, retry).await.unwrap();
+    assert_eq!(
+        store.task(seed.task_id).await.unwrap().unwrap().state,
+        TaskState::Done,
+        "an ended task is never marked retrying"
+    );
     assert_eq!(
         applied.publish,
         vec![0, 1, 2],
