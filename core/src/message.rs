@@ -323,6 +323,10 @@ macro_rules! versioned {
 
 versioned!(Task, Completion, CompletionBatch, TaskBatch);
 
+fn one() -> u32 {
+    1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -606,8 +610,4 @@ mod tests {
             }
         }
     }
-}
-
-fn one() -> u32 {
-    1
 }
