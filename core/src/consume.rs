@@ -39,6 +39,16 @@ pub enum Disposition {
     Poison(String),
 }
 
+impl std::fmt::Display for Disposition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Ack => f.write_str("ack"),
+            Self::Retry => f.write_str("retry"),
+            Self::Poison(reason) => write!(f, "dead-letter: {reason}"),
+        }
+    }
+}
+
 /// Processes one message.
 #[async_trait]
 pub trait Handler: Send + Sync + 'static {
@@ -179,9 +189,9 @@ async fn dispose(
         }
     };
     match acked {
-        Ok(()) => debug!(?disposition, "disposed"),
+        Ok(()) => debug!(%disposition, "disposed"),
         // The channel is gone: the broker redelivers the message; the handlers are idempotent.
-        Err(error) => warn!(%error, ?disposition, "could not acknowledge a delivery"),
+        Err(error) => warn!(%error, %disposition, "could not acknowledge a delivery"),
     }
 }
 
