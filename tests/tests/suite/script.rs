@@ -121,6 +121,12 @@ async fn exit_codes_say_how_a_crawl_ended() {
         (report["done"].as_u64(), report["failed"].as_u64()),
         (Some(0), Some(1))
     );
+    let out = env
+        .producer(&["crawl", "--local", &missing, "-q"], LIMIT)
+        .await;
+    assert_code("the same, as text", &out, 3);
+    assert!(out.stdout.contains("\nno tags: "), "{}", out.stdout);
+    assert!(out.stderr.contains("no page succeeded"), "{}", out.stderr);
 
     // No worker runs: --wait-timeout passes, the crawl goes on, and the message says how to follow it.
     let out = env
@@ -138,6 +144,26 @@ async fn exit_codes_say_how_a_crawl_ended() {
         "{}",
         out.stderr
     );
+
+    // Ctrl-C while waiting for a distributed crawl: 130, and the crawl goes on.
+    let mut producer = env.command("producer");
+    producer
+        .args(["crawl", &good, "--wait"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = producer.spawn().unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pid = child.id().unwrap().to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status();
+    let out = tokio::time::timeout(LIMIT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the crawl goes on"), "{stderr}");
 
     let out = env.producer(&["crawl", &good, "--bogus"], LIMIT).await;
     assert_code("an unknown flag", &out, 2);
@@ -189,6 +215,20 @@ async fn flags_that_need_wait_or_local_are_refused_without_them() {
         assert!(lines[0].contains(needle), "{args:?}: {}", lines[0]);
         assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout");
     }
+    // Ids: a long one is not echoed whole; a task id's message says where task ids are.
+    let long = "a".repeat(100_000);
+    let out = env.producer(&["result", &long], LIMIT).await;
+    assert_code("a 100 KB id", &out, 2);
+    assert!(
+        out.stderr.len() < 400,
+        "{} bytes of error",
+        out.stderr.len()
+    );
+    assert!(
+        out.stderr.contains("is not a task id") && out.stderr.contains("task_id"),
+        "{}",
+        out.stderr
+    );
     // Nothing was created.
     let out = env.producer(&["list", "--json"], LIMIT).await;
     assert_eq!(
@@ -261,6 +301,18 @@ async fn states_are_lower_case_words_in_text() {
         "{}",
         result.stdout
     );
+    // The services' logs too: `queue=tasks`, not a Rust debug name.
+    let logs: String = std::fs::read_dir(&env.log_dir)
+        .unwrap()
+        .filter_map(|entry| std::fs::read_to_string(entry.ok()?.path()).ok())
+        .collect();
+    assert!(
+        logs.contains("queue=tasks") && logs.contains("queue=completions"),
+        "{logs}"
+    );
+    for debug_name in ["queue=Tasks", "Some(", "Ack", "Done"] {
+        assert!(!logs.contains(debug_name), "{debug_name} in the logs");
+    }
     for out in [&status, &text, &result] {
         for debug_name in ["Finished", "Running", "Done", "Some("] {
             assert!(
