@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use clap::Args;
 use crawlq_core::consume::{self, Capacity, Disposition, Handler, Slot};
 use crawlq_core::message::{self, Completion, Outcome, Task};
+use crawlq_core::retry::{self, Policy};
 use crawlq_core::store::{Claim, Store};
 use crawlq_core::transport::{self, Queue, Transport};
 use futures_util::future::join_all;
@@ -115,7 +116,7 @@ impl Handler for Aggregator {
                 tasks.extend(new_tasks);
             }
         }
-        let published = consume::persist("publish tasks", || {
+        let published = retry::retry(Policy::HOLD, "publish tasks", || {
             transport::publish_tasks(&*self.transport, &tasks)
         });
         if let Err(error) = published.await {
@@ -127,7 +128,7 @@ impl Handler for Aggregator {
         // Children confirmed published: a later copy of these completions must not publish them again.
         for (crawl_id, parents) in message::by_crawl(parents, |result| result.crawl_id) {
             let task_ids: Vec<Uuid> = parents.iter().map(|result| result.task_id).collect();
-            let marked = consume::persist("mark expanded", || {
+            let marked = retry::retry(Policy::HOLD, "mark expanded", || {
                 self.store.mark_expanded(crawl_id, &task_ids)
             });
             if let Err(error) = marked.await {
@@ -147,7 +148,10 @@ impl Aggregator {
     async fn apply(&self, completion: &Completion) -> Option<Vec<Task>> {
         let result = &completion.result;
         let children = children(completion);
-        let applied = match consume::persist("apply", || self.store.apply(result, &children)).await
+        let applied = match retry::retry(Policy::HOLD, "apply", || {
+            self.store.apply(result, &children)
+        })
+        .await
         {
             Ok(applied) => applied,
             Err(error) => {

@@ -8,6 +8,7 @@
 //! the old connection are never acked on the new one: their ackers belong to
 //! the dead channel, and the broker redelivers them.
 
+use crate::retry::{Policy, retry};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,9 +31,6 @@ use crate::transport::{
 
 /// How long to wait for RabbitMQ to accept one connection attempt.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long a broken connection is retried (with backoff) before an operation fails.
-pub const RECONNECT_FOR: Duration = Duration::from_secs(120);
 
 /// AMQP heartbeat, so a silently dead connection is noticed within two intervals.
 pub const HEARTBEAT_SECS: u16 = 10;
@@ -125,30 +123,16 @@ impl Amqp {
         })
     }
 
-    /// The live connection, reconnecting with backoff for up to [`RECONNECT_FOR`].
+    /// The live connection, reconnecting as [`Policy::RECONNECT`] says.
     async fn live(&self) -> Result<Arc<Live>, TransportError> {
         let mut guard = self.live.lock().await;
         if let Some(live) = guard.as_ref().filter(|l| l.healthy()) {
             return Ok(live.clone());
         }
-        let started = tokio::time::Instant::now();
-        let mut delay = Duration::from_millis(200);
-        loop {
-            match self.open().await {
-                Ok(live) => {
-                    info!(url = %self.url, "connected to RabbitMQ");
-                    let live = Arc::new(live);
-                    *guard = Some(live.clone());
-                    return Ok(live);
-                }
-                Err(error) if started.elapsed() < RECONNECT_FOR => {
-                    warn!(%error, retry_in_ms = delay.as_millis() as u64, "RabbitMQ unavailable");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-                Err(error) => return Err(error),
-            }
-        }
+        let live = Arc::new(retry(Policy::RECONNECT, "connect to RabbitMQ", || self.open()).await?);
+        info!(url = %self.url, "connected to RabbitMQ");
+        *guard = Some(live.clone());
+        Ok(live)
     }
 
     fn queue_name(&self, queue: Queue) -> &str {

@@ -135,7 +135,7 @@ pub async fn connect(
 }
 
 /// Connects like [`connect`], but waits for RabbitMQ and Redis to come up
-/// (retrying with backoff for up to [`crate::amqp::RECONNECT_FOR`]): a service
+/// (retrying as [`crate::retry::Policy::RECONNECT`] says): a service
 /// started before, or restarted during an outage of, its dependencies.
 /// Returns `None` when `shutdown` comes first.
 #[allow(clippy::type_complexity)]
@@ -148,24 +148,23 @@ pub async fn connect_patiently(
         std::sync::Arc<crate::amqp::Amqp>,
     )>,
 > {
-    let started = std::time::Instant::now();
-    let mut delay = std::time::Duration::from_millis(250);
+    let mut waits = crate::retry::Policy::RECONNECT.waits();
     loop {
         let attempt = tokio::select! {
             () = shutdown.cancelled() => return Ok(None),
             attempt = connect(args) => attempt,
         };
-        match attempt {
+        let error = match attempt {
             Ok(connected) => return Ok(Some(connected)),
-            Err(error) if started.elapsed() < crate::amqp::RECONNECT_FOR => {
-                tracing::warn!(error = %one_line(&error), "dependencies not reachable yet: retrying");
-                tokio::select! {
-                    () = shutdown.cancelled() => return Ok(None),
-                    () = tokio::time::sleep(delay) => {}
-                }
-                delay = (delay * 2).min(std::time::Duration::from_secs(5));
-            }
-            Err(error) => return Err(error),
+            Err(error) => error,
+        };
+        let Some(wait) = waits.next() else {
+            return Err(error);
+        };
+        tracing::warn!(error = %one_line(&error), retry_in_ms = wait.as_millis() as u64, "dependencies not reachable yet: retrying");
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(None),
+            () = tokio::time::sleep(wait) => {}
         }
     }
 }

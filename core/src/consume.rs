@@ -7,7 +7,6 @@
 //! redelivered, which the idempotent handlers absorb. Shutdown stops taking
 //! deliveries and lets in-flight handlers finish (and ack) within a grace period.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,22 +17,19 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::retry::Policy;
 use crate::transport::{Delivery, Queue, Transport};
 
 /// How long in-flight handlers get to finish after shutdown is requested
 /// (under docker's 10 s stop timeout).
 pub const GRACE: Duration = Duration::from_secs(8);
 
-/// How long a handler keeps retrying a store or broker operation (with
-/// backoff) before giving its delivery back to the queue.
-pub const PERSIST_FOR: Duration = Duration::from_secs(60);
-
 /// What to do with a delivery once its handler has run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Disposition {
     /// Its effects are durable: remove it.
     Ack,
-    /// A passing failure that outlasted [`PERSIST_FOR`]: put it back for another try.
+    /// A passing failure that outlasted [`Policy::HOLD`]: put it back for another try.
     Retry,
     /// It can never succeed (undecodable): dead-letter it with this reason.
     Poison(String),
@@ -85,7 +81,7 @@ pub async fn serve(
     let prefetch = u16::try_from(capacity.prefetch.max(capacity.concurrency)).unwrap_or(u16::MAX);
     let permits = Arc::new(Semaphore::new(capacity.concurrency));
     let mut in_flight = JoinSet::new();
-    let mut backoff = Duration::from_millis(200);
+    let mut waits = Policy::CONSUME.waits();
     // The current consumer outlives the loop: its channel must stay open until
     // in-flight deliveries are acked, or the broker would redeliver them.
     let mut current = None;
@@ -96,12 +92,12 @@ pub async fn serve(
             consumer = transport.consume(queue, prefetch) => match consumer {
                 Ok(deliveries) => deliveries,
                 Err(error) => {
-                    warn!(%error, %queue, retry_in_ms = backoff.as_millis() as u64, "cannot consume");
+                    let wait = waits.next().unwrap_or(Policy::CONSUME.longest);
+                    warn!(%error, %queue, retry_in_ms = wait.as_millis() as u64, "cannot consume");
                     tokio::select! {
                         () = shutdown.cancelled() => break,
-                        () = tokio::time::sleep(backoff) => {}
+                        () = tokio::time::sleep(wait) => {}
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
                     continue;
                 }
             },
@@ -130,7 +126,7 @@ pub async fn serve(
                     }
                 },
             };
-            backoff = Duration::from_millis(200);
+            waits = Policy::CONSUME.waits();
             let (handler, transport) = (handler.clone(), transport.clone());
             in_flight.spawn(async move {
                 dispose(
@@ -207,37 +203,4 @@ pub fn decode_with<T>(
         warn!(%error, what, "undecodable message: dead-lettering it");
         Disposition::Poison(format!("undecodable {what}: {error}"))
     })
-}
-
-/// Runs `op` until it succeeds, retrying with exponential backoff (and jitter)
-/// for up to [`PERSIST_FOR`]: rides out a Redis or RabbitMQ restart without
-/// spinning the delivery through the queue.
-pub async fn persist<T, E, F, Fut>(what: &str, mut op: F) -> Result<T, E>
-where
-    E: std::fmt::Display,
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-{
-    let started = tokio::time::Instant::now();
-    let mut delay = Duration::from_millis(100);
-    loop {
-        match op().await {
-            Ok(value) => return Ok(value),
-            Err(error) if started.elapsed() < PERSIST_FOR => {
-                warn!(%error, what, retry_in_ms = delay.as_millis() as u64, "retrying");
-                let jitter = Duration::from_millis(rand_jitter(delay.as_millis() as u64 / 2));
-                tokio::time::sleep(delay + jitter).await;
-                delay = (delay * 2).min(Duration::from_secs(3));
-            }
-            Err(error) => return Err(error),
-        }
-    }
-}
-
-/// A pseudo-random number below `bound` (jitter only; no need for a good RNG).
-fn rand_jitter(bound: u64) -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::from(d.subsec_nanos()));
-    if bound == 0 { 0 } else { nanos % bound }
 }

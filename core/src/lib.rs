@@ -40,6 +40,7 @@ pub mod politeness;
 pub mod redis_hosts;
 pub mod redis_store;
 pub mod report;
+pub mod retry;
 pub mod robots;
 pub mod store;
 pub mod transport;

@@ -23,6 +23,13 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl crate::retry::Transient for StoreError {
+    /// An unavailable store may come back; corrupt data stays corrupt.
+    fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
+
 /// Whether a crawl follows links or fetches a fixed list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

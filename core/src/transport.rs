@@ -55,6 +55,14 @@ pub enum TransportError {
     Broker(String),
 }
 
+impl crate::retry::Transient for TransportError {
+    /// Every broker failure may pass: a restart, a lost connection, a nack
+    /// under pressure.
+    fn is_transient(&self) -> bool {
+        true
+    }
+}
+
 /// Acknowledges one delivery. Exactly one of the two is called.
 #[async_trait]
 pub trait Acker: Send + Sync {

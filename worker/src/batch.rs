@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crawlq_core::message::{self, Completion};
-use crawlq_core::store::Store;
-use crawlq_core::transport::{self, Transport};
+use crawlq_core::retry::Transient;
+use crawlq_core::store::{Store, StoreError};
+use crawlq_core::transport::{self, Transport, TransportError};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -22,10 +23,35 @@ use uuid::Uuid;
 /// links is a few KB).
 pub const MAX_BATCH: usize = 64;
 
+/// Why a completion was not stored and confirmed. One failure answers every
+/// completion of its batch, so the source is shared.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BatchError {
+    /// Storing the batch's results failed.
+    #[error("storing results: {0}")]
+    Store(#[source] Arc<StoreError>),
+    /// Publishing the batch's message failed.
+    #[error("publishing completions: {0}")]
+    Transport(#[source] Arc<TransportError>),
+    /// The publishing task is gone (the worker is stopping).
+    #[error("completion publisher stopped")]
+    Stopped,
+}
+
+impl Transient for BatchError {
+    fn is_transient(&self) -> bool {
+        match self {
+            Self::Store(error) => error.is_transient(),
+            Self::Transport(error) => error.is_transient(),
+            Self::Stopped => false,
+        }
+    }
+}
+
 /// A completion waiting for its batch to be confirmed.
 struct Pending {
     completion: Completion,
-    confirmed: oneshot::Sender<Result<(), String>>,
+    confirmed: oneshot::Sender<Result<(), BatchError>>,
 }
 
 /// Hands completions to the task that publishes them in batches.
@@ -73,17 +99,15 @@ impl CompletionSender {
 
     /// Stores `completion`'s result and publishes it in the next batch;
     /// returns once the broker confirmed it (or the crawl turned out deleted).
-    pub async fn publish(&self, completion: Completion) -> Result<(), String> {
+    pub async fn publish(&self, completion: Completion) -> Result<(), BatchError> {
         let (confirmed, confirmation) = oneshot::channel();
         self.queue
             .send(Pending {
                 completion,
                 confirmed,
             })
-            .map_err(|_| "completion publisher stopped".to_owned())?;
-        confirmation
-            .await
-            .map_err(|_| "completion publisher stopped".to_owned())?
+            .map_err(|_| BatchError::Stopped)?;
+        confirmation.await.map_err(|_| BatchError::Stopped)?
     }
 }
 
@@ -127,17 +151,17 @@ async fn send(
     store: &dyn Store,
     crawl_id: Uuid,
     completions: Vec<Completion>,
-) -> Result<(), String> {
+) -> Result<(), BatchError> {
     let results: Vec<_> = completions.iter().map(|c| &c.result).collect();
     let known = store
         .put_results(crawl_id, &results)
         .await
-        .map_err(|e| format!("storing results: {e}"))?;
+        .map_err(|e| BatchError::Store(Arc::new(e)))?;
     if !known {
         // Deleted: nobody will read these; the tasks are done with.
         return Ok(());
     }
     transport::publish_completions(transport, crawl_id, completions)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| BatchError::Transport(Arc::new(e)))
 }

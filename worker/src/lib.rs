@@ -29,6 +29,7 @@ use crawlq_core::consume::{self, Capacity, Disposition, Handler, Slot};
 use crawlq_core::extract::{Extracted, Extractor};
 use crawlq_core::message::{self, Completion, MESSAGE_VERSION, Outcome, PageResult, Rules, Task};
 use crawlq_core::report::now_ms;
+use crawlq_core::retry::{self, Policy};
 use crawlq_core::store::Start;
 use crawlq_core::store::Store;
 use crawlq_core::transport::{Queue, Transport};
@@ -483,7 +484,7 @@ impl Handler for Worker {
         let mut stopped = false;
         'crawls: for (crawl_id, tasks) in message::by_crawl(tasks, |task| task.crawl_id) {
             let ids: Vec<_> = tasks.iter().map(|task| task.task_id).collect();
-            let started = consume::persist("mark started", || {
+            let started = retry::retry(Policy::HOLD, "mark started", || {
                 self.tasks.store.start_tasks(crawl_id, &ids)
             });
             let starts = match started.await {
@@ -616,19 +617,19 @@ impl Tasks {
             };
             debug!(url = %task.url, attempt = again.attempt, delay_ms = delay.as_millis() as u64, "retrying later");
             // Shown by status and result; best effort: the retry itself does not depend on it.
-            let retry = crawlq_core::report::Retry {
+            let next = crawlq_core::report::Retry {
                 attempt: again.attempt + 1,
                 next_try_ms: now_ms() + delay.as_millis() as u64,
             };
             if let Err(error) = self
                 .store
-                .mark_retrying(task.crawl_id, task.task_id, retry)
+                .mark_retrying(task.crawl_id, task.task_id, next)
                 .await
             {
                 warn!(%error, "retrying state not recorded");
             }
             let payload = message::encode(&again);
-            let delayed = consume::persist("publish retry", || {
+            let delayed = retry::retry(Policy::HOLD, "publish retry", || {
                 self.transport.publish_delayed(payload.clone(), delay)
             });
             return match delayed.await {
@@ -649,7 +650,7 @@ impl Tasks {
             rules,
             result,
         };
-        let published = consume::persist("store and publish the completion", || {
+        let published = retry::retry(Policy::HOLD, "store and publish the completion", || {
             self.completions.publish(completion.clone())
         });
         match published.await {
