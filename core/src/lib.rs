@@ -27,6 +27,7 @@
 
 pub mod amqp;
 pub mod cli;
+pub mod clock;
 pub mod consume;
 pub mod display;
 pub mod export;
@@ -42,5 +43,7 @@ pub mod redis_store;
 pub mod report;
 pub mod retry;
 pub mod robots;
+pub mod spec;
 pub mod store;
+pub mod store_error;
 pub mod transport;

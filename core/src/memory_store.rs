@@ -12,40 +12,17 @@ use uuid::Uuid;
 use crate::message::{Outcome, PageResult};
 use crate::politeness::{Hosts, MemoryHosts};
 use crate::report::{
-    ClaimRecord, Counters, CrawlStatus, PageRecord, Report, Retry, TaskState, TaskView, now_ms,
+    ClaimRecord, Counters, CrawlStatus, PageRecord, Report, Retry, TaskCode, TaskState, TaskView,
+    now_ms,
 };
 use crate::store::{Applied, Claim, CrawlSpec, Start, Store, StoreError};
-
-/// Per-task state codes, as in Redis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Code {
-    Started,
-    Retrying(Retry),
-    Done,
-    Failed,
-}
-
-impl Code {
-    fn code(self) -> std::borrow::Cow<'static, str> {
-        match self {
-            Self::Started => "s".into(),
-            Self::Retrying(retry) => retry.code().into(),
-            Self::Done => "d".into(),
-            Self::Failed => "f".into(),
-        }
-    }
-
-    fn ended(self) -> bool {
-        matches!(self, Self::Done | Self::Failed)
-    }
-}
 
 struct Crawl {
     spec: CrawlSpec,
     counters: Counters,
     finished_ms: Option<u64>,
     tasks: HashMap<Uuid, ClaimRecord>,
-    state: HashMap<Uuid, Code>,
+    state: HashMap<Uuid, TaskCode>,
     results: HashMap<Uuid, PageResult>,
     tally: BTreeMap<String, u64>,
     expanded: HashSet<Uuid>,
@@ -60,11 +37,10 @@ impl Crawl {
             .tasks
             .iter()
             .map(|(task_id, claim)| {
-                let code = self.state.get(task_id).map(|c| c.code());
                 PageRecord::new(
                     *task_id,
                     claim.clone(),
-                    code.as_deref(),
+                    self.state.get(task_id).copied(),
                     self.results.get(task_id).cloned(),
                 )
             })
@@ -181,15 +157,15 @@ impl Store for MemoryStore {
                 .state
                 .entry(*task_id)
                 .and_modify(|code| {
-                    if let Code::Retrying(_) = code {
+                    if let TaskCode::Retrying(_) = code {
                         // Its next try starts.
                         crawl.counters.retrying = crawl.counters.retrying.saturating_sub(1);
-                        *code = Code::Started;
+                        *code = TaskCode::Started;
                     }
                 })
                 .or_insert_with(|| {
                     crawl.counters.started += 1;
-                    Code::Started
+                    TaskCode::Started
                 });
             starts.push(if state.ended() {
                 Start::Applied
@@ -230,14 +206,14 @@ impl Store for MemoryStore {
         let previous = crawl.state.get(&task_id).copied();
         match previous {
             Some(code) if code.ended() => return Ok(()),
-            Some(Code::Retrying(_)) => {}
+            Some(TaskCode::Retrying(_)) => {}
             Some(_) => crawl.counters.retrying += 1,
             None => {
                 crawl.counters.started += 1;
                 crawl.counters.retrying += 1;
             }
         }
-        crawl.state.insert(task_id, Code::Retrying(retry));
+        crawl.state.insert(task_id, TaskCode::Retrying(retry));
         Ok(())
     }
 
@@ -255,22 +231,22 @@ impl Store for MemoryStore {
             });
         }
         let previous = crawl.state.get(&tid).copied();
-        let fresh = !previous.is_some_and(Code::ended);
+        let fresh = !previous.is_some_and(TaskCode::ended);
         if fresh {
             let code = match result.outcome {
-                Outcome::Done => Code::Done,
-                Outcome::Failed => Code::Failed,
+                Outcome::Done => TaskCode::Done,
+                Outcome::Failed => TaskCode::Failed,
             };
             crawl.state.insert(tid, code);
             match previous {
                 None => crawl.counters.started += 1,
-                Some(Code::Retrying(_)) => {
+                Some(TaskCode::Retrying(_)) => {
                     crawl.counters.retrying = crawl.counters.retrying.saturating_sub(1);
                 }
                 Some(_) => {}
             }
             match code {
-                Code::Done => crawl.counters.done += 1,
+                TaskCode::Done => crawl.counters.done += 1,
                 _ => crawl.counters.failed += 1,
             }
             for tag in &result.tags {
@@ -315,11 +291,8 @@ impl Store for MemoryStore {
                 task_id,
                 url: claim.url.clone(),
                 depth: claim.depth,
-                state: TaskState::from_code(code.map(Code::code).as_deref(), result.is_some()),
-                retry: match code {
-                    Some(Code::Retrying(retry)) => Some(retry),
-                    _ => None,
-                },
+                state: TaskState::of(code, result.is_some()),
+                retry: code.and_then(TaskCode::retry),
                 result,
             })
         }))

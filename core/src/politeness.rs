@@ -38,10 +38,10 @@ use async_trait::async_trait;
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::clock::now_ms;
 use crate::message::Politeness;
-use crate::report::now_ms;
 use crate::robots::RobotsRecord;
-use crate::store::StoreError;
+use crate::store_error::StoreError;
 
 /// How long a lane is held without renewal: a killed worker's lanes come back
 /// this long after its last renewal.

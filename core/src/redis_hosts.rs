@@ -13,7 +13,7 @@ use crate::politeness::{
 };
 use crate::redis_store::{RedisStore, unavailable};
 use crate::robots::RobotsRecord;
-use crate::store::StoreError;
+use crate::store_error::StoreError;
 
 impl RedisStore {
     /// An invocation of host.lua for `op`, with the arguments every operation takes.

@@ -12,7 +12,8 @@ use uuid::Uuid;
 use crate::message::{Outcome, PageResult};
 use crate::names::Keys;
 use crate::report::{
-    ClaimRecord, Counters, CrawlStatus, PageRecord, Report, Retry, TaskState, TaskView, now_ms,
+    ClaimRecord, Counters, CrawlStatus, PageRecord, Report, Retry, TaskCode, TaskState, TaskView,
+    now_ms,
 };
 use crate::store::{Applied, Claim, CrawlKind, CrawlSpec, Start, Store, StoreError};
 
@@ -196,7 +197,7 @@ impl RedisStore {
                 Ok(PageRecord::new(
                     task_id,
                     record,
-                    states.remove(&tid).as_deref(),
+                    states.remove(&tid).as_deref().and_then(TaskCode::decode),
                     result,
                 ))
             })
@@ -337,7 +338,7 @@ impl Store for RedisStore {
             .key(self.keys.meta(crawl_id))
             .key(self.keys.state(crawl_id))
             .arg(task_id.to_string())
-            .arg(retry.code())
+            .arg(TaskCode::Retrying(retry).encode().as_ref())
             .invoke_async(&mut self.connection.clone())
             .await
             .map_err(unavailable)?;
@@ -448,13 +449,14 @@ impl Store for RedisStore {
             .map(|json| serde_json::from_str(&json))
             .transpose()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let code = state.as_deref().and_then(TaskCode::decode);
         Ok(Some(TaskView {
             crawl_id,
             task_id,
             url: claim.url,
             depth: claim.depth,
-            state: TaskState::from_code(state.as_deref(), result.is_some()),
-            retry: state.as_deref().and_then(Retry::from_code),
+            state: TaskState::of(code, result.is_some()),
+            retry: code.and_then(TaskCode::retry),
             result,
         }))
     }

@@ -9,10 +9,11 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use crate::clock::now_ms;
 use crate::display::printable;
 use crate::message::{PageResult, Politeness};
 use crate::politeness::HostView;
-use crate::store::{CrawlKind, CrawlSpec};
+use crate::spec::{CrawlKind, CrawlSpec};
 
 /// Whether a crawl still has work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -260,16 +261,77 @@ impl std::fmt::Display for TaskState {
 }
 
 impl TaskState {
-    /// Decodes the state a store keeps (`s`, `d`, `f`, `r ATTEMPT NEXT_MS`,
-    /// or none).
-    pub fn from_code(code: Option<&str>, has_result: bool) -> Self {
+    /// The state of a task whose store keeps `code` (none: not started) and
+    /// has, or has not, a result for it.
+    pub fn of(code: Option<TaskCode>, has_result: bool) -> Self {
         match code {
-            Some("d") => Self::Done,
-            Some("f") => Self::Failed,
-            Some(code) if code.starts_with('r') => Self::Retrying,
-            Some(_) => Self::Running,
+            Some(TaskCode::Done) => Self::Done,
+            Some(TaskCode::Failed) => Self::Failed,
+            Some(TaskCode::Retrying(_)) => Self::Retrying,
+            Some(TaskCode::Started) => Self::Running,
             None if has_result => Self::Running,
             None => Self::Queued,
+        }
+    }
+
+    /// Like [`TaskState::of`], from the code's stored form.
+    pub fn from_code(code: Option<&str>, has_result: bool) -> Self {
+        Self::of(code.and_then(TaskCode::decode), has_result)
+    }
+}
+
+/// A task's state as both stores keep it: one type, one encoding (`s`,
+/// `r ATTEMPT NEXT_MS`, `d`, `f`), which the Redis scripts write and read
+/// too (`lua/start.lua`, `lua/retry.lua`, `lua/apply.lua`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskCode {
+    /// Taken by a worker.
+    Started,
+    /// Waiting for its next try.
+    Retrying(Retry),
+    /// Applied as done.
+    Done,
+    /// Applied as failed.
+    Failed,
+}
+
+impl TaskCode {
+    /// The stored form.
+    pub fn encode(self) -> std::borrow::Cow<'static, str> {
+        match self {
+            Self::Started => "s".into(),
+            Self::Retrying(retry) => format!("r {} {}", retry.attempt, retry.next_try_ms).into(),
+            Self::Done => "d".into(),
+            Self::Failed => "f".into(),
+        }
+    }
+
+    /// Reads [`TaskCode::encode`]'s form; `None` for anything else.
+    pub fn decode(text: &str) -> Option<Self> {
+        match text {
+            "s" => Some(Self::Started),
+            "d" => Some(Self::Done),
+            "f" => Some(Self::Failed),
+            _ => {
+                let mut parts = text.strip_prefix("r ")?.split(' ');
+                Some(Self::Retrying(Retry {
+                    attempt: parts.next()?.parse().ok()?,
+                    next_try_ms: parts.next()?.parse().ok()?,
+                }))
+            }
+        }
+    }
+
+    /// Whether its completion was applied.
+    pub fn ended(self) -> bool {
+        matches!(self, Self::Done | Self::Failed)
+    }
+
+    /// Its next try, while retrying.
+    pub fn retry(self) -> Option<Retry> {
+        match self {
+            Self::Retrying(retry) => Some(retry),
+            _ => None,
         }
     }
 }
@@ -281,22 +343,6 @@ pub struct Retry {
     pub attempt: u32,
     /// When it is due, milliseconds since the Unix epoch.
     pub next_try_ms: u64,
-}
-
-impl Retry {
-    /// The state code a store keeps for it: `r ATTEMPT NEXT_MS`.
-    pub fn code(&self) -> String {
-        format!("r {} {}", self.attempt, self.next_try_ms)
-    }
-
-    /// Reads [`Retry::code`]'s form.
-    pub fn from_code(code: &str) -> Option<Self> {
-        let mut parts = code.strip_prefix("r ")?.split(' ');
-        Some(Self {
-            attempt: parts.next()?.parse().ok()?,
-            next_try_ms: parts.next()?.parse().ok()?,
-        })
-    }
 }
 
 /// One task's future, for `producer result`.
@@ -402,10 +448,10 @@ impl PageRecord {
     pub fn new(
         task_id: Uuid,
         claim: ClaimRecord,
-        state: Option<&str>,
+        code: Option<TaskCode>,
         result: Option<PageResult>,
     ) -> Self {
-        let state = TaskState::from_code(state, result.is_some());
+        let state = TaskState::of(code, result.is_some());
         let result = result.filter(|_| matches!(state, TaskState::Done | TaskState::Failed));
         Self {
             task_id,
@@ -541,13 +587,6 @@ impl Report {
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -588,7 +627,7 @@ mod tests {
             elapsed_ms: 0,
             attempts: 1,
         };
-        PageRecord::new(Uuid::nil(), claim, Some("d"), Some(result))
+        PageRecord::new(Uuid::nil(), claim, Some(TaskCode::Done), Some(result))
     }
 
     #[test]
@@ -618,10 +657,14 @@ mod tests {
             attempt: 2,
             next_try_ms: 42,
         };
+        let code = TaskCode::Retrying(retry);
         assert_eq!(
-            TaskState::from_code(Some(&retry.code()), false),
+            TaskState::from_code(Some(&code.encode()), false),
             TaskState::Retrying
         );
-        assert_eq!(Retry::from_code(&retry.code()), Some(retry));
+        for code in [code, TaskCode::Started, TaskCode::Done, TaskCode::Failed] {
+            assert_eq!(TaskCode::decode(&code.encode()), Some(code));
+        }
+        assert_eq!(TaskCode::decode("x"), None);
     }
 }

@@ -4,62 +4,14 @@
 //! task id, so redelivered messages change nothing.
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::message::{PageResult, Rules};
+pub use crate::spec::{CrawlKind, CrawlSpec};
+pub use crate::store_error::StoreError;
 use std::collections::BTreeMap;
 
 use crate::report::{CrawlStatus, PageRecord, Report, TaskView};
-
-/// A store failure.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The store could not be reached or answered with an error.
-    #[error("{0}")]
-    Unavailable(String),
-    /// The store holds data this build cannot read.
-    #[error("corrupt crawl data: {0}")]
-    Corrupt(String),
-}
-
-impl crate::retry::Transient for StoreError {
-    /// An unavailable store may come back; corrupt data stays corrupt.
-    fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable(_))
-    }
-}
-
-/// Whether a crawl follows links or fetches a fixed list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CrawlKind {
-    /// `producer crawl`: seeds, then the links the rule follows.
-    Crawl,
-    /// `producer submit`: a fixed list of URLs, no link following.
-    Submit,
-}
-
-/// What a crawl was asked to do, as stored when it is created.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CrawlSpec {
-    /// The crawl's id.
-    pub crawl_id: Uuid,
-    /// Crawl or fixed list.
-    pub kind: CrawlKind,
-    /// Canonical seed URLs.
-    pub seeds: Vec<String>,
-    /// Rules every task carries.
-    pub rules: Rules,
-    /// Most pages to fetch, seeds included; `None` is unlimited.
-    pub max_pages: Option<u64>,
-    /// Creation time, milliseconds since the Unix epoch.
-    pub created_ms: u64,
-    /// Seconds a finished crawl's keys are kept in Redis before they expire;
-    /// `None` keeps them until `producer delete`.
-    #[serde(default)]
-    pub ttl_s: Option<u64>,
-}
 
 /// A URL to claim for a crawl: it becomes a task unless already claimed.
 #[derive(Debug, Clone, PartialEq, Eq)]
