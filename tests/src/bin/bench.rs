@@ -34,6 +34,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clap::{Args, Parser, Subcommand};
 use crawlq_core::extract::Extractor;
 use crawlq_core::links::DEFAULT_LINK_PATTERN;
 use crawlq_core::message::{DEFAULT_TAG_SELECTOR, Rules};
@@ -44,46 +45,114 @@ use serde::Deserialize;
 use tokio::process::Command;
 use worker::fetch::{Fetcher, Limits};
 
+/// crawlq's benchmark (bench/README.md): the distributed and local crawl
+/// against the Python baselines, or one of the focused measures.
+#[derive(Parser)]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    mode: Option<Mode>,
+    #[command(flatten)]
+    crawl: CrawlBench,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// The raw ceiling: fetch and parse every page of a crawl in one process.
+    Raw {
+        /// The seed URL.
+        seed: String,
+        /// Fetches in flight.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Parse with the tree engine only.
+        #[arg(long)]
+        tree: bool,
+    },
+    /// Every hostile page: CPU per page, then a crawl of them all (RSS, CPU).
+    Hostile,
+    /// Both extraction engines over the fixture's question pages.
+    Engines {
+        /// Pages to extract.
+        #[arg(long, default_value_t = 500)]
+        pages: usize,
+    },
+}
+
+/// The crawl benchmark's settings.
+#[derive(Args)]
+struct CrawlBench {
+    /// Pages of the fixture site.
+    #[arg(long, default_value_t = 2000)]
+    pages: usize,
+    /// Pages for the Dask baselines (they are slow), default all.
+    #[arg(long)]
+    dask_pages: Option<usize>,
+    /// Only crawlq, no Python baselines.
+    #[arg(long)]
+    crawlq_only: bool,
+    /// No Python baselines.
+    #[arg(long)]
+    no_python: bool,
+    /// Every page this many KB.
+    #[arg(long)]
+    page_kb: Option<usize>,
+    /// Interleaved rounds; medians are reported.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    rounds: u64,
+    /// `--concurrency` of each worker.
+    #[arg(long)]
+    worker_concurrency: Option<usize>,
+    /// Serve the site as this many hosts (127.0.0.1, 127.0.0.2, ...).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=250))]
+    hosts: u64,
+    /// Keep crawlq's default politeness (by default it runs with --host-concurrency 0).
+    #[arg(long)]
+    polite: bool,
+    /// Site latencies to run at, in ms.
+    #[arg(long, value_delimiter = ',', default_value = "0,100")]
+    latencies: Vec<u64>,
+}
+
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("raw") {
-        let seed = args.get(1).cloned().unwrap_or_default();
-        let concurrency = flag(&args, "--concurrency").unwrap_or(64);
-        let tree = args.iter().any(|a| a == "--tree");
-        raw_ceiling(&seed, concurrency, tree).await;
-        return;
+    let cli = Cli::parse();
+    match cli.mode {
+        Some(Mode::Raw {
+            seed,
+            concurrency,
+            tree,
+        }) => raw_ceiling(&seed, concurrency, tree).await,
+        Some(Mode::Hostile) => hostile().await,
+        Some(Mode::Engines { pages }) => engines(pages),
+        None => crawl_bench(cli.crawl).await,
     }
-    if args.first().map(String::as_str) == Some("hostile") {
-        hostile().await;
-        return;
-    }
-    if args.first().map(String::as_str) == Some("engines") {
-        engines(flag(&args, "--pages").unwrap_or(500));
-        return;
-    }
-    let pages = flag(&args, "--pages").unwrap_or(2000);
-    let dask_pages = flag(&args, "--dask-pages");
-    let crawlq_only = args.iter().any(|a| a == "--crawlq-only");
-    let python = !crawlq_only && !args.iter().any(|a| a == "--no-python");
-    let page_kb = flag(&args, "--page-kb");
-    let rounds = flag(&args, "--rounds").unwrap_or(1).max(1);
-    let worker_concurrency = flag(&args, "--worker-concurrency");
-    let hosts = flag(&args, "--hosts").unwrap_or(1).clamp(1, 250);
+}
+
+/// The crawl benchmark: the table of bench/README.md.
+async fn crawl_bench(options: CrawlBench) {
+    let CrawlBench {
+        pages,
+        dask_pages,
+        crawlq_only,
+        no_python,
+        page_kb,
+        rounds,
+        worker_concurrency,
+        hosts,
+        polite,
+        latencies,
+    } = options;
+    let python = !crawlq_only && !no_python;
+    let rounds = rounds as usize;
+    let hosts = hosts as usize;
     let crawlq_only = crawlq_only || hosts > 1;
     let python = python && hosts == 1;
-    let politeness: &[&str] = if args.iter().any(|a| a == "--polite") {
+    let politeness: &[&str] = if polite {
         &[]
     } else {
         &["--host-concurrency", "0"]
     };
-    let latencies: Vec<u64> = args
-        .iter()
-        .position(|a| a == "--latencies")
-        .and_then(|i| args.get(i + 1))
-        .map_or(vec![0, 100], |l| {
-            l.split(',').filter_map(|x| x.parse().ok()).collect()
-        });
     println!(
         "| system | latency | pages | seconds | pages/s | CPU s/page | pages/CPU-s | RabbitMQ CPU ms/page | Redis CPU ms/page | site CPU ms/page | peak RSS MB | tally = truth |"
     );
@@ -289,12 +358,6 @@ fn medians(runs: Vec<Vec<Row>>, latency: u64) -> Vec<Row> {
     medians
 }
 
-fn flag(args: &[String], name: &str) -> Option<usize> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-}
 
 /// One line of the table.
 struct Row {

@@ -5,28 +5,27 @@
 
 use std::time::Duration;
 
+use clap::Parser;
 use crawlq_tests::chaos::{self, ChaosOptions};
+
+/// The chaos benchmark: crawls under kills and restarts, a table row per run.
+#[derive(Parser)]
+struct Cli {
+    /// How many runs (each with its own seed, 1..=N).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    runs: u64,
+}
 
 #[tokio::main]
 async fn main() {
-    let mut runs = 3;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match (arg.as_str(), args.next().and_then(|v| v.parse().ok())) {
-            ("--runs", Some(n)) => runs = n,
-            _ => {
-                eprintln!("usage: chaos [--runs N]");
-                std::process::exit(2);
-            }
-        }
-    }
+    let runs = Cli::parse().runs;
     println!(
         "| run | pages | kills | RabbitMQ restarts | Redis restarts | pages lost | tags double-counted | tags missing | extra fetches | RabbitMQ down (s) | resume after RabbitMQ up (s) | crawl (s) | exact |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for run in 1..=runs {
         let options = ChaosOptions {
-            seed: run as u64,
+            seed: run,
             limit: Duration::from_secs(900),
             ..ChaosOptions::default()
         };
