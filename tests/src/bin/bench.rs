@@ -358,7 +358,6 @@ fn medians(runs: Vec<Vec<Row>>, latency: u64) -> Vec<Row> {
     medians
 }
 
-
 /// One line of the table.
 struct Row {
     system: String,
