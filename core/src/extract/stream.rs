@@ -168,97 +168,33 @@ impl Extractor {
         let Some(selectors) = self.stream.as_ref() else {
             return Err("the tag selector is not a list of plain compounds".into());
         };
-        let walk = Rc::new(RefCell::new(Walk::default()));
-        let on_any = {
-            let walk = Rc::clone(&walk);
-            let reads = &selectors.reads;
-            move |el: &mut Element| {
-                let opened = walk.borrow_mut().start(el, reads)?;
-                if let (Some(at), Some(handlers)) = (opened, el.end_tag_handlers()) {
-                    let walk = Rc::clone(&walk);
-                    handlers.push(Box::new(move |end: &mut EndTag| {
-                        let tag = end.source_location().bytes();
-                        walk.borrow_mut().end(at, &end.name(), &tag)
-                    }));
-                }
-                Ok(())
-            }
-        };
-        let on_tag = {
-            let walk = Rc::clone(&walk);
-            move |el: &mut Element| walk.borrow_mut().matched(position(el))
-        };
-        let tag_text = {
-            let walk = Rc::clone(&walk);
-            move |chunk: &mut TextChunk<'_>| walk.borrow_mut().matched_text(chunk)
-        };
-        let tag_comment = {
-            let walk = Rc::clone(&walk);
-            move |comment: &mut Comment<'_>| {
-                walk.borrow_mut()
-                    .matched_comment(&comment.source_location().bytes())
-            }
-        };
-        let on_title = {
-            let walk = Rc::clone(&walk);
-            move |el: &mut Element| {
-                if !walk.borrow_mut().title_starts()? {
-                    return Ok(());
-                }
-                let Some(handlers) = el.end_tag_handlers() else {
-                    return unsure("a title that cannot have content");
-                };
-                let walk = Rc::clone(&walk);
-                handlers.push(Box::new(move |_: &mut EndTag| {
-                    walk.borrow_mut().title_ends()
-                }));
-                Ok(())
-            }
-        };
-        let title_text = {
-            let walk = Rc::clone(&walk);
-            move |chunk: &mut TextChunk<'_>| walk.borrow_mut().title_text(chunk)
-        };
-        let on_anchor = {
-            let walk = Rc::clone(&walk);
-            move |el: &mut Element| {
-                let Some(href) = el.get_attribute("href") else {
-                    return Ok(());
-                };
-                let mut walk = walk.borrow_mut();
-                if walk.foreign > 0 {
-                    return unsure("a title that cannot have content");
-                }
-                if let Some(url) = self.rule.follow(base, &attribute(&href)) {
-                    walk.links.add(url.into());
-                }
-                Ok(())
-            }
-        };
+        Pass {
+            extractor: self,
+            selectors,
+            base,
+            walk: Rc::default(),
+        }
+        .run(html)
+    }
+}
+
+/// One streaming pass over a page: lol_html's handlers, each a thin call
+/// into the shared [`Walk`] (lol_html's handlers are closures that must
+/// share it, hence the `Rc<RefCell<..>>`).
+struct Pass<'a> {
+    extractor: &'a Extractor,
+    selectors: &'a StreamSelectors,
+    base: &'a Url,
+    walk: Rc<RefCell<Walk>>,
+}
+
+/// A selector and its handlers, as lol_html's settings take them.
+type Handlers<'a> = (Cow<'a, lol_html::Selector>, ElementContentHandlers<'a>);
+
+impl<'a> Pass<'a> {
+    fn run(self, html: &str) -> Result<Extracted, String> {
         let settings = Settings {
-            element_content_handlers: vec![
-                (
-                    Cow::Borrowed(&selectors.any),
-                    ElementContentHandlers::default().element(on_any),
-                ),
-                (
-                    Cow::Borrowed(&selectors.title),
-                    ElementContentHandlers::default()
-                        .element(on_title)
-                        .text(title_text),
-                ),
-                (
-                    Cow::Borrowed(&selectors.tags),
-                    ElementContentHandlers::default()
-                        .element(on_tag)
-                        .text(tag_text)
-                        .comments(tag_comment),
-                ),
-                (
-                    Cow::Borrowed(&selectors.anchors),
-                    ElementContentHandlers::default().element(on_anchor),
-                ),
-            ],
+            element_content_handlers: vec![self.every(), self.title(), self.tags(), self.anchors()],
             strict: true,
             ..Settings::new()
         };
@@ -267,10 +203,102 @@ impl Extractor {
             .write(html.as_bytes())
             .and_then(|()| rewriter.end())
             .map_err(|e| e.to_string())?;
-        let walk = Rc::try_unwrap(walk).map_err(|_| "handlers outlived the rewriter".to_owned())?;
+        let walk =
+            Rc::try_unwrap(self.walk).map_err(|_| "handlers outlived the rewriter".to_owned())?;
         walk.into_inner()
             .finish()
             .ok_or_else(|| "an element that matters was open at the end".into())
+    }
+
+    /// Every element: the stack of open elements and the rules, with an
+    /// end-tag handler for each element lol_html holds open.
+    fn every(&self) -> Handlers<'a> {
+        let walk = Rc::clone(&self.walk);
+        let reads = &self.selectors.reads;
+        let on_start = move |el: &mut Element| {
+            let opened = walk.borrow_mut().start(el, reads)?;
+            if let (Some(at), Some(handlers)) = (opened, el.end_tag_handlers()) {
+                let walk = Rc::clone(&walk);
+                handlers.push(Box::new(move |end: &mut EndTag| {
+                    let tag = end.source_location().bytes();
+                    walk.borrow_mut().end(at, &end.name(), &tag)
+                }));
+            }
+            Ok(())
+        };
+        (
+            Cow::Borrowed(&self.selectors.any),
+            ElementContentHandlers::default().element(on_start),
+        )
+    }
+
+    /// The first `<title>` and its text.
+    fn title(&self) -> Handlers<'a> {
+        let walk = Rc::clone(&self.walk);
+        let on_start = move |el: &mut Element| {
+            if !walk.borrow_mut().title_starts()? {
+                return Ok(());
+            }
+            let Some(handlers) = el.end_tag_handlers() else {
+                return unsure("a title that cannot have content");
+            };
+            let walk = Rc::clone(&walk);
+            handlers.push(Box::new(move |_: &mut EndTag| {
+                walk.borrow_mut().title_ends()
+            }));
+            Ok(())
+        };
+        let walk = Rc::clone(&self.walk);
+        let on_text = move |chunk: &mut TextChunk<'_>| walk.borrow_mut().title_text(chunk);
+        (
+            Cow::Borrowed(&self.selectors.title),
+            ElementContentHandlers::default()
+                .element(on_start)
+                .text(on_text),
+        )
+    }
+
+    /// Elements the tag selector matches: their text, and every token in them.
+    fn tags(&self) -> Handlers<'a> {
+        let walk = Rc::clone(&self.walk);
+        let on_start = move |el: &mut Element| walk.borrow_mut().matched(position(el));
+        let walk = Rc::clone(&self.walk);
+        let on_text = move |chunk: &mut TextChunk<'_>| walk.borrow_mut().matched_text(chunk);
+        let walk = Rc::clone(&self.walk);
+        let on_comment = move |comment: &mut Comment<'_>| {
+            walk.borrow_mut()
+                .matched_comment(&comment.source_location().bytes())
+        };
+        (
+            Cow::Borrowed(&self.selectors.tags),
+            ElementContentHandlers::default()
+                .element(on_start)
+                .text(on_text)
+                .comments(on_comment),
+        )
+    }
+
+    /// `a[href]`: the links the crawl's rule follows.
+    fn anchors(&self) -> Handlers<'a> {
+        let walk = Rc::clone(&self.walk);
+        let (rule, base) = (&self.extractor.rule, self.base);
+        let on_start = move |el: &mut Element| {
+            let Some(href) = el.get_attribute("href") else {
+                return Ok(());
+            };
+            let mut walk = walk.borrow_mut();
+            if walk.foreign > 0 {
+                return unsure("a link inside SVG or MathML");
+            }
+            if let Some(url) = rule.follow(base, &attribute(&href)) {
+                walk.links.add(url.into());
+            }
+            Ok(())
+        };
+        (
+            Cow::Borrowed(&self.selectors.anchors),
+            ElementContentHandlers::default().element(on_start),
+        )
     }
 }
 
