@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::retry::Policy;
+use crate::retry::{Policy, Waits};
 use crate::transport::{Delivery, Queue, Transport};
 
 /// How long in-flight handlers get to finish after shutdown is requested
@@ -78,83 +78,155 @@ pub async fn serve(
     handler: Arc<dyn Handler>,
     shutdown: CancellationToken,
 ) {
-    let prefetch = u16::try_from(capacity.prefetch.max(capacity.concurrency)).unwrap_or(u16::MAX);
-    let permits = Arc::new(Semaphore::new(capacity.concurrency));
-    let mut in_flight = JoinSet::new();
-    let mut waits = Policy::CONSUME.waits();
-    // The current consumer outlives the loop: its channel must stay open until
-    // in-flight deliveries are acked, or the broker would redeliver them.
-    let mut current = None;
-    'consumers: while !shutdown.is_cancelled() {
-        current = None;
-        let deliveries = tokio::select! {
-            () = shutdown.cancelled() => break,
-            consumer = transport.consume(queue, prefetch) => match consumer {
-                Ok(deliveries) => deliveries,
-                Err(error) => {
-                    let wait = waits.next().unwrap_or(Policy::CONSUME.longest);
-                    warn!(%error, %queue, retry_in_ms = wait.as_millis() as u64, "cannot consume");
-                    tokio::select! {
-                        () = shutdown.cancelled() => break,
-                        () = tokio::time::sleep(wait) => {}
-                    }
-                    continue;
+    let mut serving = Serving {
+        shared: Shared {
+            permits: Arc::new(Semaphore::new(capacity.concurrency)),
+            transport,
+            queue,
+            handler,
+            shutdown,
+        },
+        prefetch: u16::try_from(capacity.prefetch.max(capacity.concurrency)).unwrap_or(u16::MAX),
+        in_flight: JoinSet::new(),
+        waits: Policy::CONSUME.waits(),
+        current: None,
+    };
+    while let Some(deliveries) = serving.consumer().await {
+        // The current consumer outlives this loop: its channel must stay
+        // open until in-flight deliveries are acked, or the broker would
+        // redeliver them.
+        let deliveries = serving.current.insert(deliveries);
+        let ended = pump(
+            &serving.shared,
+            &mut serving.in_flight,
+            deliveries,
+            &mut serving.waits,
+        )
+        .await;
+        if ended == Pumped::Shutdown {
+            break;
+        }
+    }
+    serving.drain().await;
+}
+
+/// What [`serve`] holds while it runs.
+struct Serving {
+    shared: Shared,
+    prefetch: u16,
+    in_flight: JoinSet<()>,
+    waits: Waits,
+    current: Option<crate::transport::Deliveries>,
+}
+
+/// What the consumer loop and each delivery's task need.
+struct Shared {
+    transport: Arc<dyn Transport>,
+    queue: Queue,
+    permits: Arc<Semaphore>,
+    handler: Arc<dyn Handler>,
+    shutdown: CancellationToken,
+}
+
+/// Why [`pump`] stopped.
+#[derive(Debug, PartialEq, Eq)]
+enum Pumped {
+    Shutdown,
+    /// The consumer broke or ended: build another.
+    Broken,
+}
+
+impl Serving {
+    /// A new consumer, retried as [`Policy::CONSUME`] says; `None` at shutdown.
+    async fn consumer(&mut self) -> Option<crate::transport::Deliveries> {
+        self.current = None;
+        let Shared {
+            transport,
+            queue,
+            shutdown,
+            ..
+        } = &self.shared;
+        let queue = *queue;
+        loop {
+            let consumer = tokio::select! {
+                () = shutdown.cancelled() => return None,
+                consumer = transport.consume(queue, self.prefetch) => consumer,
+            };
+            let error = match consumer {
+                Ok(deliveries) => {
+                    info!(%queue, "consuming");
+                    return Some(deliveries);
+                }
+                Err(error) => error,
+            };
+            let wait = self.waits.next().unwrap_or(Policy::CONSUME.longest);
+            warn!(%error, %queue, retry_in_ms = wait.as_millis() as u64, "cannot consume");
+            tokio::select! {
+                () = shutdown.cancelled() => return None,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Finishes what is in flight within [`GRACE`]; unacknowledged
+    /// prefetched deliveries return to the queue when the caller closes the
+    /// connection.
+    async fn drain(mut self) {
+        let in_flight = &mut self.in_flight;
+        let drained = tokio::time::timeout(GRACE, async {
+            while in_flight.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            warn!(
+                left = self.in_flight.len(),
+                "grace period over: unfinished deliveries go back to the queue"
+            );
+            self.in_flight.abort_all();
+        }
+        drop(self.current);
+    }
+}
+
+/// Runs a handler on each delivery of `deliveries`, as many at once as there
+/// are permits, until shutdown or the consumer breaks.
+async fn pump(
+    shared: &Shared,
+    in_flight: &mut JoinSet<()>,
+    deliveries: &mut crate::transport::Deliveries,
+    waits: &mut Waits,
+) -> Pumped {
+    let queue = shared.queue;
+    loop {
+        let permit = tokio::select! {
+            () = shared.shutdown.cancelled() => return Pumped::Shutdown,
+            permit = shared.permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return Pumped::Shutdown,
+            },
+        };
+        let delivery = tokio::select! {
+            () = shared.shutdown.cancelled() => return Pumped::Shutdown,
+            next = deliveries.next() => match next {
+                Some(Ok(delivery)) => delivery,
+                Some(Err(error)) => {
+                    warn!(%error, %queue, "consumer broke: rebuilding it");
+                    return Pumped::Broken;
+                }
+                None => {
+                    warn!(%queue, "consumer ended: rebuilding it");
+                    return Pumped::Broken;
                 }
             },
         };
-        info!(%queue, "consuming");
-        let deliveries = current.insert(deliveries);
-        loop {
-            let permit = tokio::select! {
-                () = shutdown.cancelled() => break 'consumers,
-                permit = permits.clone().acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => break 'consumers,
-                },
-            };
-            let delivery = tokio::select! {
-                () = shutdown.cancelled() => break 'consumers,
-                next = deliveries.next() => match next {
-                    Some(Ok(delivery)) => delivery,
-                    Some(Err(error)) => {
-                        warn!(%error, %queue, "consumer broke: rebuilding it");
-                        break;
-                    }
-                    None => {
-                        warn!(%queue, "consumer ended: rebuilding it");
-                        break;
-                    }
-                },
-            };
-            waits = Policy::CONSUME.waits();
-            let (handler, transport) = (handler.clone(), transport.clone());
-            in_flight.spawn(async move {
-                dispose(
-                    &*handler,
-                    &*transport,
-                    queue,
-                    delivery,
-                    Slot { _permit: permit },
-                )
-                .await;
-            });
-            while in_flight.try_join_next().is_some() {}
-        }
+        *waits = Policy::CONSUME.waits();
+        let (handler, transport) = (shared.handler.clone(), shared.transport.clone());
+        in_flight.spawn(async move {
+            let slot = Slot { _permit: permit };
+            dispose(&*handler, &*transport, queue, delivery, slot).await;
+        });
+        while in_flight.try_join_next().is_some() {}
     }
-    // Finish what is in flight; unacknowledged prefetched deliveries return to
-    // the queue when the caller closes the connection.
-    let drained = tokio::time::timeout(GRACE, async {
-        while in_flight.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        warn!(
-            left = in_flight.len(),
-            "grace period over: unfinished deliveries go back to the queue"
-        );
-        in_flight.abort_all();
-    }
-    drop(current);
 }
 
 async fn dispose(

@@ -66,8 +66,20 @@ impl Policy {
 
     /// The waits, one per failed try; the iterator ends when the policy gives
     /// up. For loops that also watch for shutdown while they wait.
-    pub fn waits(self) -> impl Iterator<Item = Duration> {
-        self.builder().build()
+    pub fn waits(self) -> Waits {
+        Waits(self.builder().build())
+    }
+}
+
+/// The waits of a [`Policy`], one per failed try.
+#[derive(Debug)]
+pub struct Waits(backon::ExponentialBackoff);
+
+impl Iterator for Waits {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        self.0.next()
     }
 }
 
