@@ -20,6 +20,7 @@ pub mod guard;
 mod polite;
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -482,71 +483,98 @@ impl Handler for Worker {
         };
         let mut running = JoinSet::new();
         let mut stopped = false;
-        'crawls: for (crawl_id, tasks) in message::by_crawl(tasks, |task| task.crawl_id) {
-            let ids: Vec<_> = tasks.iter().map(|task| task.task_id).collect();
-            let started = retry::retry(Policy::HOLD, "mark started", || {
-                self.tasks.store.start_tasks(crawl_id, &ids)
-            });
-            let starts = match started.await {
-                Ok(Some(starts)) => starts,
-                Ok(None) => {
-                    debug!(%crawl_id, tasks = ids.len(), "tasks of an unknown (deleted) crawl: dropped");
-                    continue;
-                }
-                Err(error) => {
-                    warn!(%error, "store unavailable: tasks go back to the queue");
-                    stopped = true;
-                    break;
-                }
-            };
-            for (task, start) in tasks.into_iter().zip(starts) {
-                match start {
-                    Start::Unclaimed => {
-                        warn!(%crawl_id, url = %task.url, "a task its crawl never claimed (forged or stale): dropped");
-                    }
-                    Start::Applied => {
-                        debug!(url = %task.url, "task already applied: skipped");
-                    }
-                    Start::Stored(result) => {
-                        debug!(url = %task.url, redelivered, "result already stored: its completion is sent again, no fetch");
-                        let tasks = self.tasks.clone();
-                        running.spawn(async move { tasks.complete(task.rules, *result).await });
-                    }
-                    Start::Fetch => {
-                        let fetch_slot = tokio::select! {
-                            () = self.tasks.shutdown.cancelled() => None,
-                            slot = self.tasks.fetch_slots.clone().acquire_owned() => slot.ok(),
-                        };
-                        let Some(fetch_slot) = fetch_slot else {
-                            // Shutting down: the tasks not started go back with the message.
-                            stopped = true;
-                            break 'crawls;
-                        };
-                        let tasks = self.tasks.clone();
-                        running.spawn(tasks.run(task, redelivered, fetch_slot));
-                    }
-                }
+        for (crawl_id, tasks) in message::by_crawl(tasks, |task| task.crawl_id) {
+            let started = self
+                .start_all(crawl_id, tasks, redelivered, &mut running)
+                .await;
+            if started.is_break() {
+                stopped = true;
+                break;
             }
         }
         // Every task has started: the next message may start its own.
         drop(slot);
-        let mut disposition = if stopped {
-            Disposition::Retry
-        } else {
-            Disposition::Ack
+        settle_all(running, stopped).await
+    }
+}
+
+impl Worker {
+    /// Marks one crawl's tasks of a message started and spawns what each
+    /// needs (a fetch, or its stored result's completion sent again, or
+    /// nothing); breaks when the store stays unavailable or at shutdown, and
+    /// the tasks not started go back with the message.
+    async fn start_all(
+        &self,
+        crawl_id: uuid::Uuid,
+        tasks: Vec<Task>,
+        redelivered: bool,
+        running: &mut JoinSet<Disposition>,
+    ) -> ControlFlow<()> {
+        let ids: Vec<_> = tasks.iter().map(|task| task.task_id).collect();
+        let started = retry::retry(Policy::HOLD, "mark started", || {
+            self.tasks.store.start_tasks(crawl_id, &ids)
+        });
+        let starts = match started.await {
+            Ok(Some(starts)) => starts,
+            Ok(None) => {
+                debug!(%crawl_id, tasks = ids.len(), "tasks of an unknown (deleted) crawl: dropped");
+                return ControlFlow::Continue(());
+            }
+            Err(error) => {
+                warn!(%error, "store unavailable: tasks go back to the queue");
+                return ControlFlow::Break(());
+            }
         };
-        while let Some(done) = running.join_next().await {
-            match done {
-                Ok(Disposition::Ack) => {}
-                Ok(_) => disposition = Disposition::Retry,
-                Err(error) => {
-                    warn!(%error, "a task crashed: its message goes back to the queue");
-                    disposition = Disposition::Retry;
+        for (task, start) in tasks.into_iter().zip(starts) {
+            match start {
+                Start::Unclaimed => {
+                    warn!(%crawl_id, url = %task.url, "a task its crawl never claimed (forged or stale): dropped");
+                }
+                Start::Applied => {
+                    debug!(url = %task.url, "task already applied: skipped");
+                }
+                Start::Stored(result) => {
+                    debug!(url = %task.url, redelivered, "result already stored: its completion is sent again, no fetch");
+                    let tasks = self.tasks.clone();
+                    running.spawn(async move { tasks.complete(task.rules, *result).await });
+                }
+                Start::Fetch => {
+                    let fetch_slot = tokio::select! {
+                        () = self.tasks.shutdown.cancelled() => None,
+                        slot = self.tasks.fetch_slots.clone().acquire_owned() => slot.ok(),
+                    };
+                    // Shutting down: the tasks not started go back with the message.
+                    let Some(fetch_slot) = fetch_slot else {
+                        return ControlFlow::Break(());
+                    };
+                    let tasks = self.tasks.clone();
+                    running.spawn(tasks.run(task, redelivered, fetch_slot));
                 }
             }
         }
-        disposition
+        ControlFlow::Continue(())
     }
+}
+
+/// A message's disposition once all its started tasks are done: acked only
+/// when every one was made durable and none was left unstarted.
+async fn settle_all(mut running: JoinSet<Disposition>, stopped: bool) -> Disposition {
+    let mut disposition = if stopped {
+        Disposition::Retry
+    } else {
+        Disposition::Ack
+    };
+    while let Some(done) = running.join_next().await {
+        match done {
+            Ok(Disposition::Ack) => {}
+            Ok(_) => disposition = Disposition::Retry,
+            Err(error) => {
+                warn!(%error, "a task crashed: its message goes back to the queue");
+                disposition = Disposition::Retry;
+            }
+        }
+    }
+    disposition
 }
 
 impl Tasks {
