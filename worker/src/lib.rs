@@ -12,12 +12,15 @@
 //! - [`batch`]: completions published in batches, each confirmed.
 //! - [`guard`]: the SSRF guard (no private, loopback or link-local targets).
 //! - `polite`: fleet-wide per-host lanes, robots.txt, queued tasks run at their time.
+//! - `slots`: the concurrency model (messages starting, prefetch, fetch and
+//!   parse slots, busy), in one doc comment.
 //! - this file: configuration, the per-task handler and [`run`].
 
 pub mod batch;
 pub mod fetch;
 pub mod guard;
 mod polite;
+mod slots;
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -26,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use clap::Args;
-use crawlq_core::consume::{self, Capacity, Disposition, Handler, Slot};
+use crawlq_core::consume::{self, Disposition, Handler, Slot};
 use crawlq_core::extract::{Extracted, Extractor};
 use crawlq_core::message::{self, Completion, MESSAGE_VERSION, Outcome, PageResult, Rules, Task};
 use crawlq_core::report::now_ms;
@@ -34,7 +37,7 @@ use crawlq_core::retry::{self, Policy};
 use crawlq_core::store::Start;
 use crawlq_core::store::Store;
 use crawlq_core::transport::{Queue, Transport};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -45,6 +48,7 @@ use crate::batch::CompletionSender;
 use crate::fetch::{FetchError, Fetcher, Limits, Page};
 use crate::guard::AllowPrivate;
 use crate::polite::{Admission, Gate, Lease};
+use crate::slots::Slots;
 use crawlq_core::politeness::Pace;
 
 /// The worker's settings (flags, or the env names docker-compose.yml sets).
@@ -115,7 +119,7 @@ impl WorkerConfig {
 }
 
 /// The machine's cores (2 when unknown).
-fn cores() -> usize {
+pub(crate) fn cores() -> usize {
     std::thread::available_parallelism().map_or(2, usize::from)
 }
 
@@ -135,14 +139,8 @@ pub async fn run(
     tokio::spawn(handler.tasks.clone().keep_hosts());
     let (concurrency, prefetch) = (config.concurrency(), config.prefetch());
     info!(concurrency, prefetch, "worker consuming tasks");
-    // A message gives back its slot once each of its tasks has a fetch slot:
-    // the next message is taken when there is room to start its tasks. The
-    // prefetch leaves room for messages whose tasks are being worked on or
-    // whose completions wait for their batch's confirm.
-    let capacity = Capacity {
-        concurrency: MESSAGES_STARTING,
-        prefetch,
-    };
+    // How much the worker takes on at once: see `slots.rs`.
+    let capacity = Slots::consumer(config);
     let detached = handler.tasks.detached.clone();
     consume::serve(transport, Queue::Tasks, capacity, handler, shutdown).await;
     // Tasks the hosts handed out ran beside the consumer's drain; the ones
@@ -154,9 +152,6 @@ pub async fn run(
     Ok(())
 }
 
-/// Task messages whose tasks are waiting for fetch slots at once.
-const MESSAGES_STARTING: usize = 4;
-
 /// Handles one task message: starts each of its tasks as a fetch slot frees up.
 pub struct Worker {
     tasks: Arc<Tasks>,
@@ -165,15 +160,14 @@ pub struct Worker {
 /// Runs one task: admission at its host, fetch, parse, store, publish the completion.
 struct Tasks {
     fetcher: Fetcher,
-    parse_slots: Arc<Semaphore>,
+    /// Fetch and parse slots (see `slots.rs`).
+    slots: Slots,
     extractors: Mutex<HashMap<RulesKey, Arc<Extractor>>>,
     transport: Arc<dyn Transport>,
     store: Arc<dyn Store>,
     completions: CompletionSender,
     max_retries: u32,
     retry_base: Duration,
-    /// Fetches in flight in this process (`--concurrency`).
-    fetch_slots: Arc<Semaphore>,
     gate: Gate,
     /// Tasks run outside any message: handed out by a host, or reserved.
     detached: TaskTracker,
@@ -206,7 +200,6 @@ impl Worker {
             allow_private: AllowPrivate::parse(&config.allow_private)
                 .map_err(anyhow::Error::msg)?,
         })?;
-        let threads = config.parse_threads.unwrap_or_else(cores).max(1);
         let completions = CompletionSender::start(
             transport.clone(),
             store.clone(),
@@ -214,14 +207,13 @@ impl Worker {
         )?;
         let tasks = Arc::new_cyclic(|me| Tasks {
             fetcher,
-            parse_slots: Arc::new(Semaphore::new(threads)),
+            slots: Slots::new(config),
             extractors: Mutex::new(HashMap::new()),
             completions,
             transport,
             store,
             max_retries: config.max_retries,
             retry_base: Duration::from_millis(config.retry_base_ms),
-            fetch_slots: Arc::new(Semaphore::new(config.concurrency())),
             gate: Gate::default(),
             detached: TaskTracker::new(),
             shutdown,
@@ -384,7 +376,8 @@ impl Tasks {
         page: Page,
     ) -> Result<(Url, Extracted), Failure> {
         let _slot = self
-            .parse_slots
+            .slots
+            .parse
             .acquire()
             .await
             .map_err(|_| Failure::without_status("parse pool closed".into()))?;
@@ -541,7 +534,7 @@ impl Worker {
                 Start::Fetch => {
                     let fetch_slot = tokio::select! {
                         () = self.tasks.shutdown.cancelled() => None,
-                        slot = self.tasks.fetch_slots.clone().acquire_owned() => slot.ok(),
+                        slot = self.tasks.slots.fetch.clone().acquire_owned() => slot.ok(),
                     };
                     // Shutting down: the tasks not started go back with the message.
                     let Some(fetch_slot) = fetch_slot else {

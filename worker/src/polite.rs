@@ -383,7 +383,7 @@ impl Tasks {
             () = self.shutdown.cancelled() => None,
             slot = async {
                 tokio::time::sleep(wait).await;
-                self.fetch_slots.clone().acquire_owned().await.ok()
+                self.slots.fetch.clone().acquire_owned().await.ok()
             } => slot,
         };
         let Some(fetch_slot) = fetch_slot else {
