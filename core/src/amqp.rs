@@ -217,18 +217,7 @@ impl Amqp {
     ) -> Result<Vec<DeadLetter>, TransportError> {
         let live = self.live().await?;
         let channel = live.connection.create_channel().await.map_err(broker)?;
-        let waiting = channel
-            .queue_declare(
-                self.names.dead.as_str().into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .map_err(broker)?
-            .message_count();
+        let waiting = self.dead_count(&channel).await?;
         let mut listed = Vec::new();
         let mut keep = Vec::new();
         for _ in 0..waiting {
@@ -253,11 +242,8 @@ impl Amqp {
                         &FieldTable::default(),
                     )
                     .await?;
-                    delivery
-                        .acker
-                        .ack(BasicAckOptions::default())
-                        .await
-                        .map_err(broker)?;
+                    let acked = delivery.acker.ack(BasicAckOptions::default()).await;
+                    acked.map_err(broker)?;
                     letter.requeued = true;
                 }
                 _ => keep.push(delivery.acker),
@@ -265,17 +251,32 @@ impl Amqp {
             listed.push(letter);
         }
         // Give back what stays, all at once, after the queue was read through.
+        let requeue = BasicNackOptions {
+            requeue: true,
+            ..BasicNackOptions::default()
+        };
         for acker in keep {
-            acker
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..BasicNackOptions::default()
-                })
-                .await
-                .map_err(broker)?;
+            acker.nack(requeue).await.map_err(broker)?;
         }
         let _ = channel.close(200, "done".into()).await;
         Ok(listed)
+    }
+
+    /// Messages on the dead-letter queue now.
+    async fn dead_count(&self, channel: &Channel) -> Result<u32, TransportError> {
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        let dead = channel
+            .queue_declare(
+                self.names.dead.as_str().into(),
+                passive,
+                FieldTable::default(),
+            )
+            .await
+            .map_err(broker)?;
+        Ok(dead.message_count())
     }
 }
 

@@ -424,7 +424,6 @@ impl Book {
     fn acquire(&mut self, ask: &Acquire<'_>, now: u64) -> Grant {
         let limits = ask.limits;
         let horizon = HORIZON.as_millis() as u64;
-        let lease_ms = LEASE.as_millis() as u64;
         let host = self.host(ask.origin);
         host.purge(now);
         if let Some(reserved) = ask.reserved {
@@ -466,6 +465,14 @@ impl Book {
         if blocked {
             return self.park(ask.origin, ask.entry, now, ask.reserved.is_some());
         }
+        self.grant(ask, at, now, fetch_robots)
+    }
+
+    /// Grants a lane starting at `at` (now: go; later: a reservation) and
+    /// records the lease, the task the store keeps and the host's pace.
+    fn grant(&mut self, ask: &Acquire<'_>, at: u64, now: u64, fetch_robots: bool) -> Grant {
+        let (limits, lease_ms) = (ask.limits, LEASE.as_millis() as u64);
+        let host = self.host(ask.origin);
         if at > now {
             host.leases.insert(ask.lease.to_owned(), at + lease_ms);
             host.dispatched

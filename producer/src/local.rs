@@ -22,27 +22,7 @@ pub async fn run(mut plan: Plan, args: &RunArgs, json: bool) -> anyhow::Result<E
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let transport: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
     let stop = CancellationToken::new();
-    let mut worker = tokio::spawn({
-        let (config, transport, store, stop) = (
-            args.fetch.clone(),
-            transport.clone(),
-            store.clone(),
-            stop.clone(),
-        );
-        async move { worker::run(&config, transport, store, stop).await }
-    });
-    let mut aggregator = tokio::spawn({
-        let (transport, store, stop) = (transport.clone(), store.clone(), stop.clone());
-        async move {
-            aggregator::run(
-                &aggregator::AggregatorConfig::default(),
-                transport,
-                store,
-                stop,
-            )
-            .await
-        }
-    });
+    let (mut worker, mut aggregator) = spawn_services(args, &transport, &store, &stop);
 
     plan.spec.created_ms = now_ms();
     let crawl_id = plan.spec.crawl_id;
@@ -80,6 +60,33 @@ pub async fn run(mut plan: Plan, args: &RunArgs, json: bool) -> anyhow::Result<E
     }
     wait::conclude(&*store, crawl_id, &args.wait, json, ended, Mode::Local).await
 }
+
+/// The worker and the aggregator on the memory transport and store, until `stop`.
+fn spawn_services(
+    args: &RunArgs,
+    transport: &Arc<dyn Transport>,
+    store: &Arc<dyn Store>,
+    stop: &CancellationToken,
+) -> (Service, Service) {
+    let worker = tokio::spawn({
+        let (config, transport, store, stop) = (
+            args.fetch.clone(),
+            transport.clone(),
+            store.clone(),
+            stop.clone(),
+        );
+        async move { worker::run(&config, transport, store, stop).await }
+    });
+    let aggregator = tokio::spawn({
+        let (transport, store, stop) = (transport.clone(), store.clone(), stop.clone());
+        let config = aggregator::AggregatorConfig::default();
+        async move { aggregator::run(&config, transport, store, stop).await }
+    });
+    (worker, aggregator)
+}
+
+/// A service running in this process.
+type Service = tokio::task::JoinHandle<anyhow::Result<()>>;
 
 fn stopped(
     name: &str,

@@ -132,6 +132,13 @@ pub(crate) fn pace_of(error: &FetchError) -> Pace {
 }
 
 /// The recorded result of a page robots.txt disallows.
+/// What a host's grant decided.
+enum Granted {
+    Decided(Admission),
+    /// The lane fetched robots.txt: ask again, with this lease as reserved.
+    AskAgain(Lease),
+}
+
 fn blocked(task: &Task, robots: Option<&Robots>) -> PageResult {
     let why = match robots {
         Some(Robots::GaveUp) => robots::ROBOTS_UNREACHABLE,
@@ -196,33 +203,49 @@ impl Tasks {
                 entry,
                 durable,
             };
-            match self.store.hosts().acquire(&ask).await? {
-                Grant::Go { fetch_robots } => {
-                    self.gate.hold(&lease);
-                    let known = !limits.robots || robots.is_some();
-                    match self.after_go(task, &url, fetch_robots, known).await {
-                        Ok(AfterGo::Fetch) => return Ok(Admission::Go(Some(lease))),
-                        Ok(AfterGo::Blocked) => return Ok(Admission::Blocked(Some(lease))),
-                        Ok(AfterGo::Again) => reserved = Some(lease),
-                        Err(error) => {
-                            // The lease expires, and a durable task goes back to its host.
-                            self.gate.forget(&lease);
-                            return Err(error);
-                        }
+            let grant = self.store.hosts().acquire(&ask).await?;
+            let known = !limits.robots || robots.is_some();
+            match self.granted(grant, lease, task, &url, known).await? {
+                Granted::Decided(admission) => return Ok(admission),
+                Granted::AskAgain(lease) => reserved = Some(lease),
+            }
+        }
+    }
+
+    /// What the host's answer to an ask with `lease` means for the task: go,
+    /// later, handed to the host's queue, blocked by robots.txt, or (the lane
+    /// fetched robots.txt) ask again with the lease as reserved.
+    async fn granted(
+        &self,
+        grant: Grant,
+        lease: Lease,
+        task: &Task,
+        url: &Url,
+        robots_known: bool,
+    ) -> Result<Granted, StoreError> {
+        match grant {
+            Grant::Go { fetch_robots } => {
+                self.gate.hold(&lease);
+                match self.after_go(task, url, fetch_robots, robots_known).await {
+                    Ok(AfterGo::Fetch) => Ok(Granted::Decided(Admission::Go(Some(lease)))),
+                    Ok(AfterGo::Blocked) => Ok(Granted::Decided(Admission::Blocked(Some(lease)))),
+                    Ok(AfterGo::Again) => Ok(Granted::AskAgain(lease)),
+                    Err(error) => {
+                        // The lease expires, and a durable task goes back to its host.
+                        self.gate.forget(&lease);
+                        Err(error)
                     }
                 }
-                Grant::Later(wait) => {
-                    self.gate.hold(&lease);
-                    return Ok(Admission::Later(
-                        Lease {
-                            durable: true,
-                            ..lease
-                        },
-                        wait,
-                    ));
-                }
-                Grant::Parked | Grant::Gone => return Ok(Admission::Handed),
             }
+            Grant::Later(wait) => {
+                self.gate.hold(&lease);
+                let lease = Lease {
+                    durable: true,
+                    ..lease
+                };
+                Ok(Granted::Decided(Admission::Later(lease, wait)))
+            }
+            Grant::Parked | Grant::Gone => Ok(Granted::Decided(Admission::Handed)),
         }
     }
 

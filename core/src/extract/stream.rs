@@ -431,20 +431,7 @@ impl Walk {
     /// Whether the tree treats a start tag `name` here as lol_html does.
     fn check(&mut self, name: &str, kind: u16, reads: &Reads) -> Sure<()> {
         if self.foreign > 0 {
-            // In SVG or MathML: these names break out of it, and inside an
-            // integration point the tree reads HTML again.
-            let parent = self.open.last().map_or("", |open| open.name.as_str());
-            if kind & BREAKS_OUT != 0 || is(parent, INTEGRATION_POINT) {
-                return unsure("HTML inside SVG or MathML");
-            }
-            // The tree's selectors match SVG and MathML elements by name, lol_html's do not.
-            if reads.may_match(name)
-                || name == "a"
-                || (name == "title" && matches!(self.title, Title::Unseen))
-            {
-                return unsure("an SVG or MathML element the selectors may match");
-            }
-            return Ok(());
+            return self.check_foreign(name, kind, reads);
         }
         if self.matched.any_open() && !kind & INSIDE != 0 {
             return unsure("markup other than plain inline markup inside a matched element");
@@ -499,6 +486,23 @@ impl Walk {
             }
             _ => Ok(()),
         }
+    }
+
+    /// A start tag inside SVG or MathML: these names break out of it, and
+    /// inside an integration point the tree reads HTML again.
+    fn check_foreign(&self, name: &str, kind: u16, reads: &Reads) -> Sure<()> {
+        let parent = self.open.last().map_or("", |open| open.name.as_str());
+        if kind & BREAKS_OUT != 0 || is(parent, INTEGRATION_POINT) {
+            return unsure("HTML inside SVG or MathML");
+        }
+        // The tree's selectors match SVG and MathML elements by name, lol_html's do not.
+        if reads.may_match(name)
+            || name == "a"
+            || (name == "title" && matches!(self.title, Title::Unseen))
+        {
+            return unsure("an SVG or MathML element the selectors may match");
+        }
+        Ok(())
     }
 
     /// Tables: the tree implies `<tbody>` and `<tr>` (harmless here) and moves
