@@ -190,6 +190,35 @@ impl TestEnv {
         run(self.command("producer").args(args), limit).await
     }
 
+    /// Publishes raw message bodies on this environment's queue `queue`
+    /// (`tasks`, `completions`), confirmed, as a stranger could.
+    pub async fn publish_raw(&self, queue: &str, bodies: &[&[u8]]) {
+        let connection =
+            lapin::Connection::connect(&self.amqp_url, lapin::ConnectionProperties::default())
+                .await
+                .unwrap_or_else(|e| panic!("connect to RabbitMQ: {e}"));
+        let channel = connection
+            .create_channel()
+            .await
+            .unwrap_or_else(|e| panic!("channel: {e}"));
+        let queue = format!("{}.{queue}", self.prefix);
+        for body in bodies {
+            channel
+                .basic_publish(
+                    "".into(),
+                    queue.as_str().into(),
+                    lapin::options::BasicPublishOptions::default(),
+                    body,
+                    lapin::BasicProperties::default(),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("publish: {e}"))
+                .await
+                .unwrap_or_else(|e| panic!("confirm: {e}"));
+        }
+        let _ = connection.close(200, "bye".into()).await;
+    }
+
     /// Writes `urls`, one a line, to a file in `log_dir` for `submit --urls`;
     /// returns its path.
     pub fn url_list<U: std::fmt::Display>(&self, urls: impl IntoIterator<Item = U>) -> String {
@@ -318,6 +347,32 @@ impl Output {
         let json = serde_json::from_value(value)
             .unwrap_or_else(|e| panic!("report JSON: {e}\n{}", self.stdout));
         (id, json)
+    }
+}
+
+/// Starts a command, sends it SIGINT (Ctrl-C) after `after`, and returns
+/// what it printed once it ended (within `limit`).
+pub async fn interrupt_after(command: &mut Command, after: Duration, limit: Duration) -> Output {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start command: {e}"));
+    tokio::time::sleep(after).await;
+    if let Some(pid) = child.id() {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status();
+    }
+    let output = tokio::time::timeout(limit, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("command still running after {limit:?}"))
+        .unwrap_or_else(|e| panic!("wait for command: {e}"));
+    Output {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
 

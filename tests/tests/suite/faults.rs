@@ -7,8 +7,7 @@ use crawlq_core::report::Report;
 use crawlq_tests::chaos::{self, ChaosOptions};
 use crawlq_tests::{Site, TestEnv};
 use fixture_site::Truth;
-use lapin::options::BasicPublishOptions;
-use lapin::{BasicProperties, Connection, ConnectionProperties};
+use lapin::{Connection, ConnectionProperties};
 
 const LIMIT: Duration = Duration::from_secs(600);
 const SEED: &str = "/questions/tagged/python";
@@ -161,10 +160,6 @@ async fn poison_messages_go_to_the_dead_letter_queue_with_a_reason() {
     let crawl_id = env
         .start_crawl(&["crawl", &format!("{}{SEED}", site.base)])
         .await;
-    let connection = Connection::connect(&env.amqp_url, ConnectionProperties::default())
-        .await
-        .unwrap();
-    let channel = connection.create_channel().await.unwrap();
     for (queue, body) in [
         ("tasks", b"this is not json".as_slice()),
         (
@@ -178,19 +173,7 @@ async fn poison_messages_go_to_the_dead_letter_queue_with_a_reason() {
         // Binary, with a terminal escape, NUL, BEL and bytes no UTF-8 holds.
         ("tasks", b"\x1b[31mred\x00\x07\xff\xfe\r\x9b2J".as_slice()),
     ] {
-        let queue = format!("{}.{queue}", env.prefix);
-        channel
-            .basic_publish(
-                "".into(),
-                queue.as_str().into(),
-                BasicPublishOptions::default(),
-                body,
-                BasicProperties::default(),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        env.publish_raw(queue, &[body]).await;
     }
     let report = env.wait_report(&crawl_id).await;
     assert_eq!(
@@ -403,23 +386,8 @@ async fn a_forged_task_for_a_finished_crawl_is_dropped_without_a_fetch() {
         },
         attempt: 0,
     };
-    let connection = Connection::connect(&env.amqp_url, ConnectionProperties::default())
-        .await
-        .unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    let queue = format!("{}.tasks", env.prefix);
-    channel
-        .basic_publish(
-            "".into(),
-            queue.as_str().into(),
-            BasicPublishOptions::default(),
-            &crawlq_core::message::encode(&task),
-            BasicProperties::default(),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    env.publish_raw("tasks", &[&crawlq_core::message::encode(&task)])
+        .await;
     let mut status = serde_json::Value::Null;
     for _ in 0..200 {
         let out = env.producer(&["status", &crawl_id, "--json"], LIMIT).await;

@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use crawlq_core::report::Report;
 use crawlq_tests::{Output, Site, TestEnv};
-use lapin::options::BasicPublishOptions;
-use lapin::{BasicProperties, Connection, ConnectionProperties};
 
 const LIMIT: Duration = Duration::from_secs(120);
 const SEED: &str = "/questions/tagged/python";
@@ -147,23 +145,11 @@ async fn exit_codes_say_how_a_crawl_ended() {
 
     // Ctrl-C while waiting for a distributed crawl: 130, and the crawl goes on.
     let mut producer = env.command("producer");
-    producer
-        .args(["crawl", &good, "--wait"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let child = producer.spawn().unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let pid = child.id().unwrap().to_string();
-    let _ = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status();
-    let out = tokio::time::timeout(LIMIT, child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(130));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("the crawl goes on"), "{stderr}");
+    producer.args(["crawl", &good, "--wait"]);
+    let out =
+        crawlq_tests::interrupt_after(&mut producer, Duration::from_millis(1500), LIMIT).await;
+    assert_code("Ctrl-C while waiting", &out, 130);
+    assert!(out.stderr.contains("the crawl goes on"), "{}", out.stderr);
 
     let out = env.producer(&["crawl", &good, "--bogus"], LIMIT).await;
     assert_code("an unknown flag", &out, 2);
@@ -338,25 +324,8 @@ async fn dlq_requeue_moves_each_message_once() {
         ])
         .await;
     assert!(!crawl_id.is_empty());
-    let connection = Connection::connect(&env.amqp_url, ConnectionProperties::default())
-        .await
-        .unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    let queue = format!("{}.tasks", env.prefix);
-    for body in [b"not json at all".as_slice(), b"\x00\x01binary".as_slice()] {
-        channel
-            .basic_publish(
-                "".into(),
-                queue.as_str().into(),
-                BasicPublishOptions::default(),
-                body,
-                BasicProperties::default(),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-    }
+    env.publish_raw("tasks", &[b"not json at all", b"\x00\x01binary"])
+        .await;
     wait_for_dead_letters(&env, 2).await;
     let out = env.producer(&["dlq", "--requeue", "--json"], LIMIT).await;
     assert_code("dlq --requeue", &out, 0);
@@ -499,25 +468,9 @@ async fn ctrl_c_on_a_local_crawl_gives_one_consistent_snapshot() {
             &output_text,
             "--concurrency",
             "4",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    let child = producer.spawn().unwrap();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let pid = child.id().unwrap().to_string();
-    let _ = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status();
-    let out = tokio::time::timeout(LIMIT, child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    let out = Output {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
+        ]);
+    let out =
+        crawlq_tests::interrupt_after(&mut producer, Duration::from_millis(2500), LIMIT).await;
     assert_code("Ctrl-C", &out, 130);
     let (_, report): (String, Report) = out.id_and_json();
     assert_eq!(report.status.state.to_string(), "interrupted");
