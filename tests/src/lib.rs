@@ -365,6 +365,11 @@ pub async fn interrupt_after(command: &mut Command, after: Duration, limit: Dura
             .args(["-INT", &pid.to_string()])
             .status();
     }
+    collect(child, limit).await
+}
+
+/// Waits (at most `limit`) for a started command and returns what it printed.
+async fn collect(child: tokio::process::Child, limit: Duration) -> Output {
     let output = tokio::time::timeout(limit, child.wait_with_output())
         .await
         .unwrap_or_else(|_| panic!("command still running after {limit:?}"))
@@ -384,15 +389,7 @@ pub async fn run(command: &mut Command, limit: Duration) -> Output {
         .kill_on_drop(true)
         .spawn()
         .unwrap_or_else(|e| panic!("start command: {e}"));
-    let output = tokio::time::timeout(limit, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("command still running after {limit:?}"))
-        .unwrap_or_else(|e| panic!("wait for command: {e}"));
-    Output {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    collect(child, limit).await
 }
 
 /// The fixture site running as a process.
