@@ -353,12 +353,7 @@ impl Output {
 /// Starts a command, sends it SIGINT (Ctrl-C) after `after`, and returns
 /// what it printed once it ended (within `limit`).
 pub async fn interrupt_after(command: &mut Command, after: Duration, limit: Duration) -> Output {
-    let child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("start command: {e}"));
+    let child = spawn_piped(command);
     tokio::time::sleep(after).await;
     if let Some(pid) = child.id() {
         let _ = std::process::Command::new("kill")
@@ -366,6 +361,16 @@ pub async fn interrupt_after(command: &mut Command, after: Duration, limit: Dura
             .status();
     }
     collect(child, limit).await
+}
+
+/// Starts a command with its output captured (killed if dropped).
+fn spawn_piped(command: &mut Command) -> tokio::process::Child {
+    command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start command: {e}"))
 }
 
 /// Waits (at most `limit`) for a started command and returns what it printed.
@@ -383,12 +388,7 @@ async fn collect(child: tokio::process::Child, limit: Duration) -> Output {
 
 /// Runs a command to completion within `limit`.
 pub async fn run(command: &mut Command, limit: Duration) -> Output {
-    let child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("start command: {e}"));
+    let child = spawn_piped(command);
     collect(child, limit).await
 }
 
