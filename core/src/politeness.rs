@@ -35,7 +35,6 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::Serialize;
 use uuid::Uuid;
 
 use crate::clock::now_ms;
@@ -146,18 +145,7 @@ pub struct Dispatched {
     pub entry: String,
 }
 
-/// What `status` shows of one host.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct HostView {
-    /// The host (origin).
-    pub origin: String,
-    /// Lanes held or reserved.
-    pub in_flight: u64,
-    /// Tasks queued behind the host.
-    pub queued: u64,
-    /// Milliseconds until the host's pause ends (429, 503, robots.txt down); 0 when not paused.
-    pub paused_ms: u64,
-}
+pub use crawlq_protocol::report::HostView;
 
 /// The store's side of politeness (see the module doc).
 #[async_trait]

@@ -155,7 +155,7 @@ Examples:
         crawl_id: String,
         /// Output format [default: from --output's extension (.csv), else jsonl].
         #[arg(long, value_enum)]
-        format: Option<Format>,
+        format: Option<ExportFormat>,
         /// Write to this file instead of stdout.
         #[arg(long, value_name = "FILE")]
         output: Option<std::path::PathBuf>,
@@ -350,6 +350,24 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|e| format!("{e}: give a duration such as 90 (seconds), 30s, 10m or 7d"))
 }
 
+/// `export --format`: the export formats, as flags name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ExportFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// Comma-separated values with a header; tags and links space-separated.
+    Csv,
+}
+
+impl From<ExportFormat> for Format {
+    fn from(format: ExportFormat) -> Self {
+        match format {
+            ExportFormat::Jsonl => Format::Jsonl,
+            ExportFormat::Csv => Format::Csv,
+        }
+    }
+}
+
 /// Runs one command; its result is the exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     let Cli {
@@ -374,7 +392,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
             crawl_id,
             format,
             output,
-        } => export(&connect, &crawl_id, format, output.as_deref()).await,
+        } => {
+            export(
+                &connect,
+                &crawl_id,
+                format.map(Format::from),
+                output.as_deref(),
+            )
+            .await
+        }
         Command::Result { task_id } => result(&connect, &task_id, json).await,
         Command::Dlq { crawl_id, requeue } => {
             dlq(&connect, crawl_id.as_deref(), requeue, json).await

@@ -12,8 +12,20 @@ use uuid::Uuid;
 pub use crate::clock::now_ms;
 use crate::display::printable;
 use crate::message::{PageResult, Politeness};
-use crate::politeness::HostView;
 use crate::spec::{CrawlKind, CrawlSpec};
+
+/// What `status` shows of one host.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct HostView {
+    /// The host (origin).
+    pub origin: String,
+    /// Lanes held or reserved.
+    pub in_flight: u64,
+    /// Tasks queued behind the host.
+    pub queued: u64,
+    /// Milliseconds until the host's pause ends (429, 503, robots.txt down); 0 when not paused.
+    pub paused_ms: u64,
+}
 
 /// Whether a crawl still has work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
