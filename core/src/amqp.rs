@@ -194,7 +194,7 @@ impl Amqp {
             .publish_once(&live, routing_key, payloads, headers)
             .await
         {
-            Err(TransportError::Broker(error)) => {
+            Err(error @ (TransportError::Broker(_) | TransportError::Amqp(_))) => {
                 warn!(%error, "publish failed: reconnecting");
                 let live = self.live().await?;
                 self.publish_once(&live, routing_key, payloads, headers)
@@ -498,7 +498,7 @@ fn string(value: &str) -> AMQPValue {
 }
 
 fn broker(error: lapin::Error) -> TransportError {
-    TransportError::Broker(error.to_string())
+    TransportError::Amqp(error)
 }
 
 /// The URL without its password, for messages and logs. A URL that does not

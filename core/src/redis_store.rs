@@ -534,5 +534,5 @@ fn start_of(what: redis::Value) -> Result<Start, StoreError> {
 }
 
 pub(crate) fn unavailable(error: redis::RedisError) -> StoreError {
-    StoreError::Unavailable(format!("Redis: {error}"))
+    StoreError::Redis(error)
 }

@@ -4,7 +4,10 @@
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The store could not be reached or answered with an error.
+    /// Redis failed, or could not be reached.
+    #[error("Redis: {0}")]
+    Redis(#[source] redis::RedisError),
+    /// The store could not be reached or used.
     #[error("{0}")]
     Unavailable(String),
     /// The store holds data this build cannot read.
@@ -13,8 +16,31 @@ pub enum StoreError {
 }
 
 impl crate::retry::Transient for StoreError {
-    /// An unavailable store may come back; corrupt data stays corrupt.
+    /// An unavailable store may come back, and Redis says which of its
+    /// errors may pass (a lost connection: yes; a script error: no);
+    /// corrupt data stays corrupt.
     fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable(_))
+        match self {
+            Self::Redis(error) => !matches!(error.retry_method(), redis::RetryMethod::NoRetry),
+            Self::Unavailable(_) => true,
+            Self::Corrupt(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retry::Transient as _;
+
+    #[test]
+    fn redis_says_which_of_its_errors_may_pass() {
+        let dropped =
+            redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(StoreError::Redis(dropped).is_transient());
+        let bad_reply =
+            redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, "a bad reply"));
+        assert!(!StoreError::Redis(bad_reply).is_transient());
+        assert!(!StoreError::Corrupt("x".into()).is_transient());
     }
 }

@@ -50,6 +50,9 @@ pub enum TransportError {
         /// The queue published to.
         queue: String,
     },
+    /// RabbitMQ failed (a channel, a connection, a publish).
+    #[error("broker error: {0}")]
+    Amqp(#[source] lapin::Error),
     /// Any other broker or channel failure.
     #[error("broker error: {0}")]
     Broker(String),
