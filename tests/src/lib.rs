@@ -201,9 +201,15 @@ impl TestEnv {
             .create_channel()
             .await
             .unwrap_or_else(|e| panic!("channel: {e}"));
+        // Confirms, so that each message is on the queue before the
+        // connection closes (without them a close can lose the last one).
+        channel
+            .confirm_select(lapin::options::ConfirmSelectOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("confirm mode: {e}"));
         let queue = format!("{}.{queue}", self.prefix);
         for body in bodies {
-            channel
+            let confirmation = channel
                 .basic_publish(
                     "".into(),
                     queue.as_str().into(),
@@ -215,6 +221,7 @@ impl TestEnv {
                 .unwrap_or_else(|e| panic!("publish: {e}"))
                 .await
                 .unwrap_or_else(|e| panic!("confirm: {e}"));
+            assert!(confirmation.is_ack(), "RabbitMQ took the message");
         }
         let _ = connection.close(200, "bye".into()).await;
     }
