@@ -251,12 +251,12 @@ impl Amqp {
             listed.push(letter);
         }
         // Give back what stays, all at once, after the queue was read through.
-        let requeue = BasicNackOptions {
+        let give_back = BasicNackOptions {
             requeue: true,
             ..BasicNackOptions::default()
         };
         for acker in keep {
-            acker.nack(requeue).await.map_err(broker)?;
+            acker.nack(give_back).await.map_err(broker)?;
         }
         let _ = channel.close(200, "done".into()).await;
         Ok(listed)

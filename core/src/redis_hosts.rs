@@ -11,7 +11,7 @@ use crate::politeness::{
     Acquire, BACKOFF_BASE, BACKOFF_MAX, DISPATCH_MAX, Dispatched, Grant, HORIZON, HostView, Hosts,
     LEASE, Pace,
 };
-use crate::redis_store::{RedisStore, unavailable};
+use crate::redis_store::RedisStore;
 use crate::robots::RobotsRecord;
 use crate::store_error::StoreError;
 
@@ -35,7 +35,7 @@ impl RedisStore {
         invocation
             .invoke_async(&mut self.connection.clone())
             .await
-            .map_err(unavailable)
+            .map_err(StoreError::Redis)
     }
 }
 
@@ -107,7 +107,7 @@ impl Hosts for RedisStore {
             .arg(origin)
             .query_async(&mut self.connection.clone())
             .await
-            .map_err(unavailable)?;
+            .map_err(StoreError::Redis)?;
         record
             .map(|text| {
                 RobotsRecord::decode(&text)

@@ -106,7 +106,7 @@ impl RedisStore {
         let (known, fresh, finished, publish): (i64, i64, i64, Vec<usize>) = invocation
             .invoke_async(&mut self.connection.clone())
             .await
-            .map_err(unavailable)?;
+            .map_err(StoreError::Redis)?;
         Ok(Applied {
             known: known == 1,
             fresh: fresh == 1,
@@ -122,7 +122,7 @@ impl RedisStore {
             .clone()
             .hgetall(self.keys.meta(crawl_id))
             .await
-            .map_err(unavailable)?;
+            .map_err(StoreError::Redis)?;
         status_from_meta(&meta)
     }
 
@@ -133,7 +133,7 @@ impl RedisStore {
         let ids: Vec<String> = connection
             .smembers(self.keys.crawls())
             .await
-            .map_err(unavailable)?;
+            .map_err(StoreError::Redis)?;
         let ids: Vec<Uuid> = ids.iter().filter_map(|id| id.parse().ok()).collect();
         let mut read = redis::pipe();
         for id in &ids {
@@ -144,7 +144,7 @@ impl RedisStore {
         } else {
             read.query_async(&mut connection)
                 .await
-                .map_err(unavailable)?
+                .map_err(StoreError::Redis)?
         };
         let mut crawls = Vec::new();
         let mut gone = Vec::new();
@@ -158,7 +158,7 @@ impl RedisStore {
             let _: () = connection
                 .srem(self.keys.crawls(), gone)
                 .await
-                .map_err(unavailable)?;
+                .map_err(StoreError::Redis)?;
         }
         crawls.sort_by(|a, b| {
             b.created_ms
@@ -179,7 +179,7 @@ impl RedisStore {
             .hgetall(self.keys.results(crawl_id))
             .query_async(&mut self.connection.clone())
             .await
-            .map_err(unavailable)?;
+            .map_err(StoreError::Redis)?;
         let Some(status) = status_from_meta(&meta)? else {
             return Ok(None);
         };
@@ -286,7 +286,7 @@ impl Store for RedisStore {
             .ignore()
             .query_async(&mut self.connection.clone())
             .await
-            .map_err(unavailable)?;
+            .map_err(StoreError::Redis)?;
         let applied = self
             .run_apply(spec.crawl_id, None, Outcome::Done, &[], seeds, Uuid::nil())
             .await?;
@@ -310,7 +310,7 @@ impl Store for RedisStore {
         let (known, what): (i64, Vec<redis::Value>) = invocation
             .invoke_async(&mut self.connection.clone())
             .await
-            .map_err(unavailable)?;
+            .map_err(StoreError::Redis)?;
         if known == 0 {
             return Ok(None);
         }
@@ -341,7 +341,7 @@ impl Store for RedisStore {
             .arg(TaskCode::Retrying(retry).encode().as_ref())
             .invoke_async(&mut self.connection.clone())
             .await
-            .map_err(unavailable)?;
+            .map_err(StoreError::Redis)?;
         Ok(())
     }
 
@@ -362,7 +362,7 @@ impl Store for RedisStore {
         let known: i64 = invocation
             .invoke_async(&mut self.connection.clone())
             .await
-            .map_err(unavailable)?;
+            .map_err(StoreError::Redis)?;
         Ok(known == 1)
     }
 
@@ -392,7 +392,7 @@ impl Store for RedisStore {
         let _: i64 = invocation
             .invoke_async(&mut self.connection.clone())
             .await
-            .map_err(unavailable)?;
+            .map_err(StoreError::Redis)?;
         Ok(())
     }
 
@@ -402,7 +402,7 @@ impl Store for RedisStore {
             .clone()
             .hget(self.keys.meta(crawl_id), "spec")
             .await
-            .map_err(unavailable)?;
+            .map_err(StoreError::Redis)?;
         spec.map(|json| serde_json::from_str(&json))
             .transpose()
             .map_err(|e| StoreError::Corrupt(e.to_string()))
@@ -417,7 +417,7 @@ impl Store for RedisStore {
         let crawls: Vec<String> = connection
             .smembers(self.keys.crawls())
             .await
-            .map_err(unavailable)?;
+            .map_err(StoreError::Redis)?;
         let crawls: Vec<Uuid> = crawls.iter().filter_map(|c| c.parse().ok()).collect();
         if crawls.is_empty() {
             return Ok(None);
@@ -429,7 +429,7 @@ impl Store for RedisStore {
         let claims: Vec<Option<String>> = lookup
             .query_async(&mut connection)
             .await
-            .map_err(unavailable)?;
+            .map_err(StoreError::Redis)?;
         let Some((crawl_id, claim)) = crawls
             .into_iter()
             .zip(claims)
@@ -444,7 +444,7 @@ impl Store for RedisStore {
             .hget(self.keys.results(crawl_id), task_id.to_string())
             .query_async(&mut connection)
             .await
-            .map_err(unavailable)?;
+            .map_err(StoreError::Redis)?;
         let result: Option<PageResult> = result
             .map(|json| serde_json::from_str(&json))
             .transpose()
@@ -466,7 +466,7 @@ impl Store for RedisStore {
             .clone()
             .hgetall(self.keys.tally(crawl_id))
             .await
-            .map_err(unavailable)
+            .map_err(StoreError::Redis)
     }
 
     async fn pages(&self, crawl_id: Uuid) -> Result<Vec<PageRecord>, StoreError> {
@@ -499,7 +499,7 @@ impl Store for RedisStore {
             .arg(task_id.to_string())
             .invoke_async(&mut self.connection.clone())
             .await
-            .map_err(unavailable)?;
+            .map_err(StoreError::Redis)?;
         keeper
             .map(|id| {
                 id.parse()
@@ -515,7 +515,7 @@ impl Store for RedisStore {
             .srem(self.keys.crawls(), crawl_id.to_string())
             .query_async(&mut self.connection.clone())
             .await
-            .map_err(unavailable)?;
+            .map_err(StoreError::Redis)?;
         Ok(deleted > 0)
     }
 }
@@ -531,8 +531,4 @@ fn start_of(what: redis::Value) -> Result<Start, StoreError> {
             .map_err(|e| StoreError::Corrupt(format!("a stored result: {e}"))),
         other => Err(StoreError::Corrupt(format!("start.lua answered {other:?}"))),
     }
-}
-
-pub(crate) fn unavailable(error: redis::RedisError) -> StoreError {
-    StoreError::Redis(error)
 }

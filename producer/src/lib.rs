@@ -62,6 +62,14 @@ impl From<Exit> for ExitCode {
     }
 }
 
+/// The exit codes of a crawl, as `crawl --help` and `submit --help` end.
+macro_rules! crawl_exit_codes {
+    () => {
+        "Exit codes: 0 finished with a page done, 1 system failure, 2 bad input,
+3 finished with no page done, 124 --wait-timeout passed, 130 interrupted."
+    };
+}
+
 /// crawlq: a distributed crawl-and-scrape job system.
 #[derive(Debug, Parser)]
 #[command(
@@ -110,8 +118,7 @@ Examples:
   producer crawl https://example.org/ --max-pages 500 --wait --wait-timeout 10m --output pages.jsonl
   producer crawl https://example.org/ --host-delay 1s --ttl 1d      # prints the id and returns
 
-", "Exit codes: 0 finished with a page done, 1 system failure, 2 bad input,
-3 finished with no page done, 124 --wait-timeout passed, 130 interrupted."))]
+", crawl_exit_codes!()))]
     Crawl(CrawlArgs),
     /// Fetch and scrape a fixed list of URLs (no link following); prints the crawl id.
     #[command(after_help = concat!("\
@@ -119,8 +126,7 @@ Examples:
   producer submit --urls urls.txt --wait --output pages.jsonl
   grep stackoverflow links.txt | producer submit --urls - --local --json
 
-", "Exit codes: 0 finished with a page done, 1 system failure, 2 bad input,
-3 finished with no page done, 124 --wait-timeout passed, 130 interrupted."))]
+", crawl_exit_codes!()))]
     Submit(SubmitArgs),
     /// A crawl's state and counters: queued, in flight, done, failed, pages/s, hosts.
     #[command(
@@ -473,7 +479,7 @@ async fn list(connect: &ConnectArgs, json: bool) -> anyhow::Result<Exit> {
             crawl.state,
             crawl.done,
             crawl.failed,
-            crawl.queued + crawl.in_flight,
+            crawl.queued + crawl.in_flight + crawl.retrying,
             humantime::format_duration(age).to_string(),
             seeds
         ));
@@ -596,7 +602,7 @@ async fn dlq(
 /// `producer resume`: publishes a crawl's unfinished tasks again.
 async fn resume(connect: &ConnectArgs, crawl_id: &str, json: bool) -> anyhow::Result<Exit> {
     let crawl_id = parse_id("crawl", crawl_id)?;
-    let (store, amqp) = connect_both(connect).await?;
+    let (store, amqp) = self::connect(connect).await?;
     let spec = store
         .spec(crawl_id)
         .await?
@@ -666,15 +672,10 @@ pub async fn open_store(connect: &ConnectArgs) -> anyhow::Result<RedisStore> {
 }
 
 /// Connects to Redis and RabbitMQ.
-async fn connect_both(connect: &ConnectArgs) -> anyhow::Result<(Arc<RedisStore>, Arc<Amqp>)> {
+pub async fn connect(connect: &ConnectArgs) -> anyhow::Result<(Arc<RedisStore>, Arc<Amqp>)> {
     crawlq_core::cli::connect(connect)
         .await
         .map_err(|e| unreachable(connect, e))
-}
-
-/// Connects for a distributed crawl.
-pub async fn connect(connect: &ConnectArgs) -> anyhow::Result<(Arc<RedisStore>, Arc<Amqp>)> {
-    connect_both(connect).await
 }
 
 /// A connection error, said once with what to do: a refused login asks for

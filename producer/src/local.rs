@@ -31,11 +31,8 @@ pub async fn run(mut plan: Plan, args: &RunArgs, json: bool) -> anyhow::Result<E
         eprintln!("crawl {crawl_id} started in this process");
     }
 
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
     let ended = tokio::select! {
-        ended = wait::follow(&*store, crawl_id, &args.wait, interrupt) => ended,
+        ended = wait::follow(&*store, crawl_id, &args.wait) => ended,
         // Either service ending before the crawl does is an error (e.g. no HTTP client).
         outcome = &mut worker => return Err(stopped("worker", outcome)),
         outcome = &mut aggregator => return Err(stopped("aggregator", outcome)),

@@ -40,15 +40,14 @@ fn parse() -> Result<Cli, ExitCode> {
     parsed.map_err(|error| {
         use clap::error::ErrorKind;
         match error.kind() {
-            ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
                 let _ = error.print();
-                if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                    Exit::BadInput.into()
-                } else {
-                    Exit::Ok.into()
-                }
+                Exit::Ok.into()
+            }
+            // No subcommand: the help, and a usage error's code.
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                let _ = error.print();
+                Exit::BadInput.into()
             }
             _ => {
                 eprintln!("producer: error: {}", producer::usage_line(&error));

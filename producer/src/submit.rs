@@ -168,9 +168,6 @@ pub async fn launch(
     if !wait.quiet {
         eprintln!("crawl {crawl_id} started");
     }
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let ended = wait::follow(&*store, crawl_id, wait, interrupt).await?;
+    let ended = wait::follow(&*store, crawl_id, wait).await?;
     wait::conclude(&*store, crawl_id, wait, json, ended, Mode::Distributed).await
 }

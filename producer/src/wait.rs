@@ -5,7 +5,6 @@
 //! that says how it ended. Local and distributed crawls are followed by the
 //! same code.
 
-use std::future::Future;
 use std::io::IsTerminal as _;
 use std::time::{Duration, Instant};
 
@@ -33,20 +32,16 @@ pub enum Ended {
     TimedOut,
 }
 
-/// Shows progress until the crawl is finished, `interrupt` resolves or
+/// Shows progress until the crawl is finished, Ctrl-C is pressed or
 /// `--wait-timeout` passes.
-pub async fn follow(
-    store: &dyn Store,
-    crawl_id: Uuid,
-    wait: &WaitArgs,
-    interrupt: impl Future<Output = ()>,
-) -> anyhow::Result<Ended> {
+pub async fn follow(store: &dyn Store, crawl_id: Uuid, wait: &WaitArgs) -> anyhow::Result<Ended> {
     let started = Instant::now();
     let progress = Progress::new(crawl_id, wait.quiet);
     let timed_out = || {
         wait.wait_timeout
             .is_some_and(|limit| started.elapsed() >= limit)
     };
+    let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
     loop {
         let status = match store.status(crawl_id).await {
@@ -75,7 +70,7 @@ pub async fn follow(
             return Ok(Ended::TimedOut);
         }
         tokio::select! {
-            () = &mut interrupt => {
+            _ = &mut interrupt => {
                 progress.clear();
                 return Ok(Ended::Interrupted);
             }

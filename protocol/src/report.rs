@@ -15,7 +15,7 @@ use crate::message::{PageResult, Politeness};
 use crate::spec::{CrawlKind, CrawlSpec};
 
 /// What `status` shows of one host.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostView {
     /// The host (origin).
     pub origin: String,
@@ -284,11 +284,6 @@ impl TaskState {
             None if has_result => Self::Running,
             None => Self::Queued,
         }
-    }
-
-    /// Like [`TaskState::of`], from the code's stored form.
-    pub fn from_code(code: Option<&str>, has_result: bool) -> Self {
-        Self::of(code.and_then(TaskCode::decode), has_result)
     }
 }
 
@@ -660,20 +655,20 @@ mod tests {
 
     #[test]
     fn task_states_from_codes() {
-        assert_eq!(TaskState::from_code(None, false), TaskState::Queued);
-        assert_eq!(TaskState::from_code(Some("s"), false), TaskState::Running);
-        assert_eq!(TaskState::from_code(None, true), TaskState::Running);
-        assert_eq!(TaskState::from_code(Some("d"), true), TaskState::Done);
-        assert_eq!(TaskState::from_code(Some("f"), true), TaskState::Failed);
+        let state = |code: Option<&str>, has_result| {
+            TaskState::of(code.and_then(TaskCode::decode), has_result)
+        };
+        assert_eq!(state(None, false), TaskState::Queued);
+        assert_eq!(state(Some("s"), false), TaskState::Running);
+        assert_eq!(state(None, true), TaskState::Running);
+        assert_eq!(state(Some("d"), true), TaskState::Done);
+        assert_eq!(state(Some("f"), true), TaskState::Failed);
         let retry = Retry {
             attempt: 2,
             next_try_ms: 42,
         };
         let code = TaskCode::Retrying(retry);
-        assert_eq!(
-            TaskState::from_code(Some(&code.encode()), false),
-            TaskState::Retrying
-        );
+        assert_eq!(state(Some(&code.encode()), false), TaskState::Retrying);
         for code in [code, TaskCode::Started, TaskCode::Done, TaskCode::Failed] {
             assert_eq!(TaskCode::decode(&code.encode()), Some(code));
         }

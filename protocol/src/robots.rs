@@ -130,6 +130,14 @@ impl Robots {
         }
     }
 
+    /// Why a page it disallows is not fetched, as its result records it.
+    pub fn refusal(&self) -> &'static str {
+        match self {
+            Self::GaveUp => ROBOTS_UNREACHABLE,
+            _ => BLOCKED_BY_ROBOTS,
+        }
+    }
+
     /// The `Crawl-delay` for crawlq, capped at [`MAX_CRAWL_DELAY`].
     pub fn crawl_delay(&self) -> Duration {
         match self {
@@ -215,6 +223,7 @@ mod tests {
         );
         // Unreachable every time: the crawl gives up on the host, and can finish.
         assert_eq!(record_of(None, b"", 9, ROBOTS_TRIES), RobotsRecord::GaveUp);
+        assert!(ROBOTS_UNREACHABLE.contains(&format!("after {ROBOTS_TRIES} tries")));
         assert!(!Robots::new(&RobotsRecord::GaveUp).allows(&url("/")));
     }
 

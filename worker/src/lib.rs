@@ -594,9 +594,9 @@ impl Tasks {
                 Disposition::Ack
             }
             Ok(Admission::Handed) => Disposition::Ack,
-            Ok(Admission::Blocked(lease)) => {
+            Ok(Admission::Blocked(lease, why)) => {
                 drop(fetch_slot);
-                self.finish_blocked(&task, lease).await
+                self.finish_blocked(&task, lease, why).await
             }
             Err(error) => {
                 warn!(%error, "store unavailable at the host's gate: task goes back to the queue");

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crawlq_core::consume::Disposition;
 use crawlq_core::links::origin;
-use crawlq_core::message::{PageResult, Task};
+use crawlq_core::message::Task;
 use crawlq_core::politeness::{self, Acquire, Dispatched, Grant, Pace, RENEW_EVERY, SWEEP_EVERY};
 use crawlq_core::report::now_ms;
 use crawlq_core::robots::{self, Robots, RobotsRecord};
@@ -46,17 +46,18 @@ pub(crate) enum Admission {
     /// Queued in the store, or gone (an expired reservation's other copy
     /// runs): nothing left to do here.
     Handed,
-    /// robots.txt disallows it: recorded without a fetch; the lane held
-    /// (if any) is given back once that record is confirmed.
-    Blocked(Option<Lease>),
+    /// robots.txt disallows it (the reason: [`Robots::refusal`]): recorded
+    /// without a fetch; the lane held (if any) is given back once that record
+    /// is confirmed.
+    Blocked(Option<Lease>, &'static str),
 }
 
 /// What follows a granted lane once robots.txt is known.
 enum AfterGo {
     /// Fetch the page with it.
     Fetch,
-    /// robots.txt disallows the page.
-    Blocked,
+    /// robots.txt disallows the page, for this reason.
+    Blocked(&'static str),
     /// The lane went to robots.txt: ask again with it for the page.
     Again,
 }
@@ -131,20 +132,11 @@ pub(crate) fn pace_of(error: &FetchError) -> Pace {
     }
 }
 
-/// The recorded result of a page robots.txt disallows.
 /// What a host's grant decided.
 enum Granted {
     Decided(Admission),
     /// The lane fetched robots.txt: ask again, with this lease as reserved.
     AskAgain(Lease),
-}
-
-fn blocked(task: &Task, robots: Option<&Robots>) -> PageResult {
-    let why = match robots {
-        Some(Robots::GaveUp) => robots::ROBOTS_UNREACHABLE,
-        _ => robots::BLOCKED_BY_ROBOTS,
-    };
-    crate::failed_result(task, why.to_owned())
 }
 
 impl Tasks {
@@ -169,8 +161,8 @@ impl Tasks {
                 .robots
                 .then(|| self.gate.cached_robots(task.crawl_id, &origin))
                 .flatten();
-            if robots.as_ref().is_some_and(|robots| !robots.allows(&url)) {
-                return Ok(Admission::Blocked(reserved.take()));
+            if let Some(robots) = robots.as_ref().filter(|robots| !robots.allows(&url)) {
+                return Ok(Admission::Blocked(reserved.take(), robots.refusal()));
             }
             let free = limits.host_concurrency == 0 && limits.host_delay_ms == 0;
             if free && reserved.is_none() && (!limits.robots || robots.is_some()) {
@@ -228,7 +220,9 @@ impl Tasks {
                 self.gate.hold(&lease);
                 match self.after_go(task, url, fetch_robots, robots_known).await {
                     Ok(AfterGo::Fetch) => Ok(Granted::Decided(Admission::Go(Some(lease)))),
-                    Ok(AfterGo::Blocked) => Ok(Granted::Decided(Admission::Blocked(Some(lease)))),
+                    Ok(AfterGo::Blocked(why)) => {
+                        Ok(Granted::Decided(Admission::Blocked(Some(lease), why)))
+                    }
                     Ok(AfterGo::Again) => Ok(Granted::AskAgain(lease)),
                     Err(error) => {
                         // The lease expires, and a durable task goes back to its host.
@@ -270,7 +264,7 @@ impl Tasks {
             return Ok(if rules.allows(url) {
                 AfterGo::Fetch
             } else {
-                AfterGo::Blocked
+                AfterGo::Blocked(rules.refusal())
             });
         }
         // This request fetches robots.txt: its crawl's turn, or the record
@@ -280,14 +274,15 @@ impl Tasks {
         Ok(AfterGo::Again)
     }
 
-    /// Records a page robots.txt disallows, then gives back the lane it held.
-    pub(crate) async fn finish_blocked(&self, task: &Task, lease: Option<Lease>) -> Disposition {
-        let robots = Url::parse(&task.url)
-            .ok()
-            .and_then(|url| self.gate.cached_robots(task.crawl_id, &origin(&url)));
-        let disposition = self
-            .complete(task.rules.clone(), blocked(task, robots.as_deref()))
-            .await;
+    /// Records a page robots.txt disallows (`why`), then gives back the lane it held.
+    pub(crate) async fn finish_blocked(
+        &self,
+        task: &Task,
+        lease: Option<Lease>,
+        why: &str,
+    ) -> Disposition {
+        let result = crate::failed_result(task, why.to_owned());
+        let disposition = self.complete(task.rules.clone(), result).await;
         if let Some(lease) = lease {
             self.settle(lease, &disposition, Pace::Unused).await;
         }
@@ -445,9 +440,9 @@ impl Tasks {
                 self.detached
                     .spawn(self.clone().run_reserved(task, lease, wait));
             }
-            Ok(Admission::Blocked(lease)) => {
+            Ok(Admission::Blocked(lease, why)) => {
                 drop(fetch_slot);
-                self.finish_blocked(&task, lease).await;
+                self.finish_blocked(&task, lease, why).await;
             }
             Ok(Admission::Handed) => {}
             Err(error) => {
