@@ -2,9 +2,9 @@
 
 use std::process::ExitCode;
 
-use aggregator::AggregatorConfig;
 use clap::Parser;
 use crawlq_core::cli::{self, ConnectArgs, LogArgs};
+use crawlq_services::aggregator::AggregatorConfig;
 
 /// crawlq aggregator: consumes completions as they arrive, tallies tags,
 /// claims new links and publishes their tasks, and marks crawls finished.
@@ -28,7 +28,7 @@ async fn main() -> ExitCode {
         "aggregator",
         &cli.connect,
         |transport, store, shutdown| async move {
-            aggregator::run(&config, transport, store, shutdown).await
+            crawlq_services::aggregator::run(&config, transport, store, shutdown).await
         },
     )
     .await

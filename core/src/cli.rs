@@ -103,32 +103,35 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Formats an error and its causes on one line: `a: b: c`.
+/// An error and its causes on one line (`a: b: c`), for a terminal or a log
+/// line. This is anyhow's `{:#}` with two differences a reader sees: a cause
+/// whose text the line already ends with is not said twice (our errors, like
+/// lapin's and redis's, show their source in their own message and also
+/// return it from `source()`, so logs of the error alone are complete), and
+/// line breaks inside a cause become spaces.
 pub fn one_line(error: &anyhow::Error) -> String {
     let mut line = String::new();
-    for (i, cause) in error.chain().enumerate() {
+    for cause in error.chain() {
         let text = cause.to_string();
-        // Skip a cause whose text the previous one already ends with (common when
-        // wrapping library errors that embed their source).
-        if i > 0 {
-            if line.ends_with(&text) {
-                continue;
-            }
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
             line.push_str(": ");
         }
         line.push_str(&text);
     }
-    line.replace('\n', " ")
+    line.replace(['\n', '\r'], " ")
 }
 
 /// Connects to Redis, then RabbitMQ, as `args` say.
 pub async fn connect(
     args: &ConnectArgs,
 ) -> anyhow::Result<(
-    std::sync::Arc<crate::redis_store::RedisStore>,
+    std::sync::Arc<crate::redis::RedisStore>,
     std::sync::Arc<crate::amqp::Amqp>,
 )> {
-    let store = crate::redis_store::RedisStore::connect(&args.redis_url, &args.key_prefix).await?;
+    let store = crate::redis::RedisStore::connect(&args.redis_url, &args.key_prefix).await?;
     let names = crate::names::QueueNames::new(&args.queue_prefix);
     let amqp = crate::amqp::Amqp::connect(&args.amqp_url, names).await?;
     Ok((std::sync::Arc::new(store), std::sync::Arc::new(amqp)))
@@ -144,7 +147,7 @@ pub async fn connect_patiently(
     shutdown: &tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<
     Option<(
-        std::sync::Arc<crate::redis_store::RedisStore>,
+        std::sync::Arc<crate::redis::RedisStore>,
         std::sync::Arc<crate::amqp::Amqp>,
     )>,
 > {

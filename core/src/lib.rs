@@ -3,15 +3,20 @@
 //! [`crawlq_protocol`], re-exported here under their old paths.
 //!
 //! # Layout
-//! - [`politeness`]: the fleet-wide per-host limits seam ([`politeness::Hosts`]):
-//!   lanes, leases, pauses, queued tasks; Redis implements it in
-//!   [`redis_hosts`] (`lua/host.lua`), local mode in [`politeness::MemoryHosts`].
-//! - [`transport`]: the task/completion transport seam; [`amqp`] is its RabbitMQ
-//!   implementation, [`memory`] its in-process one (local mode).
-//! - [`store`]: the crawl-state seam; [`redis_store`] is its Redis implementation,
-//!   [`memory_store`] its in-process one (local mode).
-//! - [`consume`]: the consumer loop every long-running process shares: bounded
-//!   concurrency, ack / retry / dead-letter decided in one place, graceful stop.
+//! The seams (traits), each with the tests of its contract in the suite:
+//! - [`transport`]: tasks and completions between processes.
+//! - [`store`]: the crawl state (errors in [`store_error`]).
+//! - [`politeness`]: the fleet-wide per-host limits ([`politeness::Hosts`],
+//!   reached through the store): lanes, leases, pauses, queued tasks.
+//!
+//! Their adapters, one module per system they speak to:
+//! - [`amqp`]: RabbitMQ (the transport).
+//! - [`redis`]: Redis (the store and the host book; Lua scripts in `redis/lua/`).
+//! - [`memory`]: in-process (all three, for local mode and the in-process tests).
+//!
+//! The plumbing every process shares:
+//! - [`consume`]: the consumer loop: bounded concurrency, ack / retry /
+//!   dead-letter decided in one place, graceful stop.
 //! - [`retry`]: the one retry policy.
 //! - [`cli`]: what every binary's `main` shares: connection flags, logging, signals.
 
@@ -23,10 +28,8 @@ pub mod amqp;
 pub mod cli;
 pub mod consume;
 pub mod memory;
-pub mod memory_store;
 pub mod politeness;
-pub mod redis_hosts;
-pub mod redis_store;
+pub mod redis;
 pub mod retry;
 pub mod store;
 pub mod store_error;

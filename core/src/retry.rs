@@ -87,7 +87,7 @@ impl Iterator for Waits {
 /// `policy` gives up; each retry is logged with `what` was being done.
 pub async fn retry<T, E, F, Fut>(policy: Policy, what: &str, op: F) -> Result<T, E>
 where
-    E: std::fmt::Display + Transient,
+    E: std::error::Error + Transient + 'static,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
@@ -112,6 +112,8 @@ mod tests {
             write!(f, "failure (transient: {})", self.0)
         }
     }
+
+    impl std::error::Error for Failure {}
 
     impl Transient for Failure {
         fn is_transient(&self) -> bool {

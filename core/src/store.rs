@@ -1,5 +1,5 @@
 //! The store seam: where a crawl's state lives so that no process holds any a
-//! crash would lose. Redis ([`crate::redis_store`]) in a deployment; memory in
+//! crash would lose. Redis ([`crate::redis`]) in a deployment; memory in
 //! local mode. Every method that changes state is atomic and idempotent per
 //! task id, so redelivered messages change nothing.
 

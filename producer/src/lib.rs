@@ -28,11 +28,11 @@ use crawlq_core::export::{self, Format};
 use crawlq_core::links::DEFAULT_LINK_PATTERN;
 use crawlq_core::message::{DEFAULT_HOST_CONCURRENCY, DEFAULT_TAG_SELECTOR, Politeness};
 use crawlq_core::politeness::Hosts as _;
-use crawlq_core::redis_store::RedisStore;
+use crawlq_core::redis::RedisStore;
 use crawlq_core::report::{CrawlStatus, TaskState, TaskView};
 use crawlq_core::store::Store;
+use crawlq_services::worker::WorkerConfig;
 use uuid::Uuid;
-use worker::WorkerConfig;
 
 /// Input the user must fix: reported on one line with exit code 2.
 #[derive(Debug, thiserror::Error)]

@@ -12,15 +12,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use crawlq_core::memory::MemoryStore;
 use crawlq_core::memory::MemoryTransport;
-use crawlq_core::memory_store::MemoryStore;
 use crawlq_core::message::{self, Completion, MESSAGE_VERSION};
 use crawlq_core::report::{CrawlState, Report};
 use crawlq_core::store::Store;
 use crawlq_core::transport::{Queue, Transport};
+use crawlq_services::aggregator::AggregatorConfig;
+use crawlq_services::local::LocalCluster;
 use fixture_site::server::{Behaviour, serve};
 use fixture_site::{Site, SiteConfig};
-use tokio_util::sync::CancellationToken;
 
 const SEED: &str = "/questions/tagged/python";
 
@@ -28,7 +29,7 @@ const SEED: &str = "/questions/tagged/python";
 #[derive(Parser)]
 struct WorkerFlags {
     #[command(flatten)]
-    config: worker::WorkerConfig,
+    config: crawlq_services::worker::WorkerConfig,
 }
 
 /// `producer crawl`'s arguments, as its command line takes them.
@@ -52,9 +53,10 @@ fn config() -> SiteConfig {
 
 /// Everything one crawl needs, in this process.
 struct Stack {
+    /// The worker and the aggregator: they stop when the stack is dropped.
+    _cluster: LocalCluster,
     store: Arc<MemoryStore>,
     transport: Arc<MemoryTransport>,
-    stop: CancellationToken,
     base: String,
     /// The site's servers: they stop when the stack is dropped.
     _site: tokio::task::JoinSet<()>,
@@ -66,22 +68,12 @@ impl Stack {
         let (addrs, servers) = serve(Site::new(config()), &[localhost], 0, Behaviour::default())
             .await
             .unwrap();
-        let store = Arc::new(MemoryStore::new());
-        let transport = Arc::new(MemoryTransport::new());
-        let stop = CancellationToken::new();
         let flags = WorkerFlags::try_parse_from(["worker", "--allow-private", "all"]).unwrap();
-        tokio::spawn({
-            let (transport, store, stop) = (transport.clone(), store.clone(), stop.clone());
-            async move { worker::run(&flags.config, transport, store, stop).await }
-        });
-        tokio::spawn({
-            let (transport, store, stop) = (transport.clone(), store.clone(), stop.clone());
-            async move { aggregator::run(&Default::default(), transport, store, stop).await }
-        });
+        let cluster = LocalCluster::start(&flags.config, &AggregatorConfig::default());
         Self {
-            store,
-            transport,
-            stop,
+            store: cluster.store().clone(),
+            transport: cluster.transport().clone(),
+            _cluster: cluster,
             base: format!("http://{}", addrs[0]),
             _site: servers,
         }
@@ -108,12 +100,6 @@ impl Stack {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         panic!("{count} dead letters never came");
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        self.stop.cancel();
     }
 }
 

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crawlq_core::redis_store::RedisStore;
+use crawlq_core::redis::RedisStore;
 use crawlq_core::report::{CrawlState, Report, TaskState};
 use crawlq_core::store::Store;
 use rand::{Rng, SeedableRng};

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use crawlq_core::cli::{self, ConnectArgs, LogArgs};
-use worker::WorkerConfig;
+use crawlq_services::worker::WorkerConfig;
 
 /// crawlq worker: takes download tasks, fetches and parses each page once,
 /// stores the result in Redis and publishes a completion.
@@ -28,7 +28,7 @@ async fn main() -> ExitCode {
         "worker",
         &cli.connect,
         |transport, store, shutdown| async move {
-            worker::run(&config, transport, store, shutdown).await
+            crawlq_services::worker::run(&config, transport, store, shutdown).await
         },
     )
     .await

@@ -39,11 +39,11 @@ use crawlq_core::extract::Extractor;
 use crawlq_core::links::DEFAULT_LINK_PATTERN;
 use crawlq_core::message::{DEFAULT_TAG_SELECTOR, Rules};
 use crawlq_core::report::Report;
+use crawlq_services::worker::http::{Fetcher, Limits};
 use crawlq_tests::{Site, TestEnv, bin};
 use fixture_site::hostile::Expect;
 use serde::Deserialize;
 use tokio::process::Command;
-use worker::fetch::{Fetcher, Limits};
 
 /// crawlq's benchmark (bench/README.md): the distributed and local crawl
 /// against the Python baselines, or one of the focused measures.
@@ -702,7 +702,7 @@ async fn raw_ceiling(seed: &str, concurrency: usize, tree: bool) {
         max_redirects: 5,
         max_body_bytes: 5 << 20,
         user_agent: "crawlq-bench".into(),
-        allow_private: worker::guard::AllowPrivate::Everything,
+        allow_private: crawlq_services::worker::guard::AllowPrivate::Everything,
     }) else {
         return;
     };

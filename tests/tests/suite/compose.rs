@@ -22,8 +22,8 @@ fn declared_env_names() -> Vec<String> {
     let mut names = Vec::new();
     for file in [
         "core/src/cli.rs",
-        "worker/src/lib.rs",
-        "aggregator/src/lib.rs",
+        "services/src/worker/mod.rs",
+        "services/src/aggregator.rs",
         "producer/src/lib.rs",
     ] {
         let text = std::fs::read_to_string(root().join(file)).unwrap();

@@ -300,7 +300,7 @@ async fn urls_redirecting_to_one_page_count_it_once_in_either_mode() {
     }
     for report in &reports {
         let page = |url: &str| report.pages.iter().find(|p| p.url == url).unwrap();
-        let counted = worker::REDIRECTED_TO_A_COUNTED_PAGE;
+        let counted = crawlq_services::worker::REDIRECTED_TO_A_COUNTED_PAGE;
         let (first, second) = (page(&to_a), page(&to_a_again));
         let kept: Vec<_> = [first, second]
             .into_iter()

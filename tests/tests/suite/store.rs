@@ -7,10 +7,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crawlq_core::memory_store::MemoryStore;
+use crawlq_core::memory::MemoryStore;
 use crawlq_core::message::{DEFAULT_TAG_SELECTOR, Outcome, PageResult, Politeness, Rules, task_id};
 use crawlq_core::politeness::{self, Acquire, Grant, LEASE, Pace};
-use crawlq_core::redis_store::RedisStore;
+use crawlq_core::redis::RedisStore;
 use crawlq_core::report::{CrawlState, TaskState};
 use crawlq_core::robots::RobotsRecord;
 use crawlq_core::store::{Claim, CrawlKind, CrawlSpec, Start, Store};

@@ -9,8 +9,9 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use crate::memory::MemoryHosts;
 use crate::message::{Outcome, PageResult};
-use crate::politeness::{Hosts, MemoryHosts};
+use crate::politeness::Hosts;
 use crate::report::{
     ClaimRecord, Counters, CrawlStatus, PageRecord, Report, Retry, TaskCode, TaskState, TaskView,
     now_ms,

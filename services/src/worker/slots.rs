@@ -31,7 +31,7 @@ use std::sync::Arc;
 use crawlq_core::consume::Capacity;
 use tokio::sync::Semaphore;
 
-use crate::WorkerConfig;
+use crate::worker::WorkerConfig;
 
 /// Task messages whose tasks are waiting for fetch slots at once.
 pub const MESSAGES_STARTING: usize = 4;
@@ -47,7 +47,10 @@ pub struct Slots {
 impl Slots {
     /// The pools `config` asks for.
     pub fn new(config: &WorkerConfig) -> Self {
-        let threads = config.parse_threads.unwrap_or_else(crate::cores).max(1);
+        let threads = config
+            .parse_threads
+            .unwrap_or_else(crate::worker::cores)
+            .max(1);
         Self {
             fetch: Arc::new(Semaphore::new(config.concurrency())),
             parse: Arc::new(Semaphore::new(threads)),

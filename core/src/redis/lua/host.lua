@@ -1,5 +1,5 @@
 -- Fleet-wide politeness for one host (origin): lanes, leases, pauses and the
--- queue of waiting tasks. The semantics are those of politeness::MemoryHosts
+-- queue of waiting tasks. The semantics are those of memory::MemoryHosts
 -- (local mode); see core/src/politeness.rs for the model.
 --
 -- Keys, derived from ARGV[1] (the key prefix P) and the origin:

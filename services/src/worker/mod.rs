@@ -1,6 +1,6 @@
 //! The crawlq worker: stateless, scaled horizontally. It takes task messages
 //! (one task or a batch of them) from the task queue, fetches each page
-//! ([`fetch`]), parses it once on a bounded blocking pool
+//! ([`http`]), parses it once on a bounded blocking pool
 //! ([`crawlq_core::extract`]), stores the result under its task id
 //! ([`crawlq_core::store`]), publishes a completion with publisher confirms,
 //! and acks the message only after all that for every task in it. A task
@@ -8,7 +8,7 @@
 //! died) is not fetched again.
 //!
 //! # Layout
-//! - [`fetch`]: HTTP, limits, and what counts as a page.
+//! - [`http`]: HTTP, limits, and what counts as a page.
 //! - [`batch`]: completions published in batches, each confirmed.
 //! - [`guard`]: the SSRF guard (no private, loopback or link-local targets).
 //! - `polite`: fleet-wide per-host lanes, robots.txt, queued tasks run at their time.
@@ -17,8 +17,8 @@
 //! - this file: configuration, the per-task handler and [`run`].
 
 pub mod batch;
-pub mod fetch;
 pub mod guard;
+pub mod http;
 mod polite;
 mod slots;
 
@@ -44,11 +44,11 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, instrument, warn};
 use url::Url;
 
-use crate::batch::CompletionSender;
-use crate::fetch::{FetchError, Fetcher, Limits, Page};
-use crate::guard::AllowPrivate;
-use crate::polite::{Admission, Gate, Lease};
-use crate::slots::Slots;
+use crate::worker::batch::CompletionSender;
+use crate::worker::guard::AllowPrivate;
+use crate::worker::http::{FetchError, Fetcher, Limits, Page};
+use crate::worker::polite::{Admission, Gate, Lease};
+use crate::worker::slots::Slots;
 use crawlq_core::politeness::Pace;
 
 /// The worker's settings (flags, or the env names docker-compose.yml sets).

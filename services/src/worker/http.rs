@@ -1,7 +1,7 @@
 //! HTTP: fetching one page with reqwest, within a total timeout, a redirect
 //! limit and a body-size cap, as crawlq's User-Agent. Redirects are followed
 //! here, hop by hop, so that each hop is held to the crawl's hosts and passes
-//! the SSRF guard ([`crate::guard`]). Decides what counts as a page (status
+//! the SSRF guard ([`crate::worker::guard`]). Decides what counts as a page (status
 //! 200, an HTML body) and classifies every other outcome.
 
 use std::time::{Duration, SystemTime};
@@ -10,7 +10,7 @@ use crawlq_core::links::HostSet;
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER};
 use url::Url;
 
-use crate::guard::{self, AllowPrivate};
+use crate::worker::guard::{self, AllowPrivate};
 
 /// Why a page could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +30,7 @@ pub enum FetchError {
     /// 503 Service Unavailable with a Retry-After: the host asks for a pause.
     #[error("HTTP 503 (unavailable, Retry-After {}s)", .0.as_secs())]
     Unavailable(Duration),
-    /// The SSRF guard refused an address (see [`crate::guard`]).
+    /// The SSRF guard refused an address (see [`crate::worker::guard`]).
     #[error("{0}")]
     Blocked(String),
     /// A redirect to a host the crawl does not follow.

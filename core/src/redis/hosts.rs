@@ -11,7 +11,7 @@ use crate::politeness::{
     Acquire, BACKOFF_BASE, BACKOFF_MAX, DISPATCH_MAX, Dispatched, Grant, HORIZON, HostView, Hosts,
     LEASE, Pace,
 };
-use crate::redis_store::RedisStore;
+use crate::redis::RedisStore;
 use crate::robots::RobotsRecord;
 use crate::store_error::StoreError;
 

@@ -25,8 +25,8 @@ use tracing::{debug, warn};
 use url::Url;
 use uuid::Uuid;
 
-use crate::Tasks;
-use crate::fetch::FetchError;
+use crate::worker::Tasks;
+use crate::worker::http::FetchError;
 
 /// A lane held at a host.
 #[derive(Debug, Clone)]
@@ -281,7 +281,7 @@ impl Tasks {
         lease: Option<Lease>,
         why: &str,
     ) -> Disposition {
-        let result = crate::failed_result(task, why.to_owned());
+        let result = crate::worker::failed_result(task, why.to_owned());
         let disposition = self.complete(task.rules.clone(), result).await;
         if let Some(lease) = lease {
             self.settle(lease, &disposition, Pace::Unused).await;
