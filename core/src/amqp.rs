@@ -129,10 +129,25 @@ impl Amqp {
         if let Some(live) = guard.as_ref().filter(|l| l.healthy()) {
             return Ok(live.clone());
         }
+        if guard.is_some() {
+            crate::telemetry::reconnect("rabbitmq");
+        }
         let live = Arc::new(retry(Policy::RECONNECT, "connect to RabbitMQ", || self.open()).await?);
         info!(url = %self.url, "connected to RabbitMQ");
         *guard = Some(live.clone());
         Ok(live)
+    }
+
+    /// Whether the connection is up now (for `/readyz`); a lost one is made
+    /// again by the next publish or consumer, not here.
+    pub async fn ping(&self) -> Result<(), TransportError> {
+        match self.live.lock().await.as_ref() {
+            Some(live) if live.healthy() => Ok(()),
+            _ => Err(TransportError::Unreachable {
+                url: self.url.clone(),
+                reason: "the connection is down: reconnecting".into(),
+            }),
+        }
     }
 
     fn queue_name(&self, queue: Queue) -> &str {
@@ -264,20 +279,46 @@ impl Amqp {
 
     /// Messages on the dead-letter queue now.
     async fn dead_count(&self, channel: &Channel) -> Result<u32, TransportError> {
-        let passive = QueueDeclareOptions {
-            passive: true,
-            ..QueueDeclareOptions::default()
-        };
-        let dead = channel
-            .queue_declare(
-                self.names.dead.as_str().into(),
-                passive,
-                FieldTable::default(),
-            )
-            .await
-            .map_err(broker)?;
-        Ok(dead.message_count())
+        count(channel, &self.names.dead).await
     }
+
+    /// Messages ready in the task, completion and dead-letter queues now
+    /// (not counting those delivered and not yet acknowledged).
+    pub async fn depths(&self) -> Result<QueueDepths, TransportError> {
+        let live = self.live().await?;
+        let channel = live.connection.create_channel().await.map_err(broker)?;
+        let depths = QueueDepths {
+            tasks: count(&channel, &self.names.tasks).await?,
+            completions: count(&channel, &self.names.completions).await?,
+            dead: count(&channel, &self.names.dead).await?,
+        };
+        let _ = channel.close(200, "bye".into()).await;
+        Ok(depths)
+    }
+}
+
+/// Messages waiting in each of a deployment's queues.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct QueueDepths {
+    /// Tasks waiting for a worker.
+    pub tasks: u32,
+    /// Completions waiting for an aggregator.
+    pub completions: u32,
+    /// Dead-lettered messages.
+    pub dead: u32,
+}
+
+/// The messages ready in `queue` (a passive declare: it is not created).
+async fn count(channel: &Channel, queue: &str) -> Result<u32, TransportError> {
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    let declared = channel
+        .queue_declare(queue.into(), passive, FieldTable::default())
+        .await
+        .map_err(broker)?;
+    Ok(declared.message_count())
 }
 
 #[async_trait]

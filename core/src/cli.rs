@@ -197,12 +197,14 @@ where
     }
 }
 
-/// Runs a worker or an aggregator: waits for RabbitMQ and Redis, runs
-/// `service` until SIGINT or SIGTERM, closes the connection; an error is one
-/// line on stderr and exit code 1.
+/// Runs a worker or an aggregator: serves metrics and probes when
+/// `observe` asks, waits for RabbitMQ and Redis, runs `service` until SIGINT
+/// or SIGTERM (logging its activity while busy), closes the connection; an
+/// error is one line on stderr and exit code 1.
 pub async fn run_service<F, Fut>(
-    name: &str,
+    name: &'static str,
     args: &ConnectArgs,
+    observe: &crate::telemetry::ObserveArgs,
     service: F,
 ) -> std::process::ExitCode
 where
@@ -214,12 +216,106 @@ where
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
     serve_until_signal(name, |shutdown| async move {
+        let deps = std::sync::Arc::new(Dependencies::default());
+        if let Some(addr) = observe.metrics_addr {
+            crate::telemetry::serve(addr, deps.clone(), shutdown.clone()).await?;
+        }
+        tokio::spawn(crate::telemetry::log_activity(
+            name,
+            observe.activity_every,
+            shutdown.clone(),
+        ));
         let Some((store, amqp)) = connect_patiently(args, &shutdown).await? else {
             return Ok(());
         };
+        let _ = deps.connected.set((store.clone(), amqp.clone()));
+        tokio::spawn(heartbeats(name, store.clone(), shutdown.clone()));
         let outcome = service(amqp.clone(), store, shutdown).await;
         amqp.close().await;
         outcome
     })
     .await
+}
+
+/// How often a service writes its heartbeat to Redis.
+pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Writes this process's [`crate::report::Heartbeat`] every
+/// [`HEARTBEAT_EVERY`] until `shutdown` (the dashboard's list of workers).
+async fn heartbeats(
+    role: &'static str,
+    store: std::sync::Arc<crate::redis::RedisStore>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let started = std::time::Instant::now();
+    let mut beat = crate::report::Heartbeat {
+        id: uuid::Uuid::new_v4().to_string(),
+        role: role.to_owned(),
+        host: hostname(),
+        pid: std::process::id(),
+        started_ms: crate::clock::now_ms(),
+        seen_ms: 0,
+        done: 0,
+        failed: 0,
+        retries: 0,
+        in_flight: 0,
+        applied: 0,
+        per_sec: 0.0,
+    };
+    let mut last = (started, 0);
+    loop {
+        let now = crate::telemetry::activity().snapshot();
+        let count = if role == "aggregator" {
+            now.applied
+        } else {
+            now.done + now.failed
+        };
+        let secs = last.0.elapsed().as_secs_f64();
+        beat.per_sec = if secs > 0.0 {
+            count.saturating_sub(last.1) as f64 / secs
+        } else {
+            0.0
+        };
+        last = (std::time::Instant::now(), count);
+        beat.seen_ms = crate::clock::now_ms();
+        (beat.done, beat.failed, beat.retries) = (now.done, now.failed, now.retries);
+        (beat.in_flight, beat.applied) = (now.in_flight, now.applied);
+        if let Err(error) = store.beat(&beat).await {
+            tracing::debug!(%error, "heartbeat not written");
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(HEARTBEAT_EVERY) => {}
+        }
+    }
+}
+
+/// This machine's (or container's) name: `HOSTNAME`, else the kernel's.
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// A service's RabbitMQ and Redis, once connected: what `/readyz` asks.
+#[derive(Default)]
+struct Dependencies {
+    connected: std::sync::OnceLock<(
+        std::sync::Arc<crate::redis::RedisStore>,
+        std::sync::Arc<crate::amqp::Amqp>,
+    )>,
+}
+
+#[async_trait::async_trait]
+impl crate::telemetry::Readiness for Dependencies {
+    async fn check(&self) -> Result<(), String> {
+        let Some((store, amqp)) = self.connected.get() else {
+            return Err("still connecting to RabbitMQ and Redis".into());
+        };
+        store.ping().await.map_err(|e| e.to_string())?;
+        amqp.ping().await.map_err(|e| e.to_string())
+    }
 }

@@ -243,6 +243,7 @@ async fn dispose(
         Disposition::Ack => delivery.acker.ack().await,
         Disposition::Retry => delivery.acker.reject(true).await,
         Disposition::Poison(reason) => {
+            crate::telemetry::dead_lettered(queue.as_str());
             match transport
                 .dead_letter(queue, delivery.data.clone(), reason.clone())
                 .await

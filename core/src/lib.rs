@@ -18,6 +18,7 @@
 //! - [`consume`]: the consumer loop: bounded concurrency, ack / retry /
 //!   dead-letter decided in one place, graceful stop.
 //! - [`retry`]: the one retry policy.
+//! - [`telemetry`]: metrics, health probes, activity lines.
 //! - [`cli`]: what every binary's `main` shares: connection flags, logging, signals.
 
 pub use crawlq_protocol::{
@@ -33,4 +34,5 @@ pub mod redis;
 pub mod retry;
 pub mod store;
 pub mod store_error;
+pub mod telemetry;
 pub mod transport;

@@ -15,6 +15,17 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// A Redis error; a lost or refused connection is counted as a reconnect
+    /// (the connection manager makes the connection again).
+    pub fn redis(error: redis::RedisError) -> Self {
+        if error.is_connection_dropped() || error.is_connection_refusal() {
+            crate::telemetry::reconnect("redis");
+        }
+        Self::Redis(error)
+    }
+}
+
 impl crate::retry::Transient for StoreError {
     /// An unavailable store may come back, and Redis says which of its
     /// errors may pass (a lost connection: yes; a script error: no);

@@ -11,6 +11,7 @@
 //! - [`wait`]: following a crawl to its end with progress on stderr, then the report.
 //! - this file: the command-line interface and [`run`].
 
+mod dashboard;
 pub mod local;
 pub mod out;
 pub mod submit;
@@ -190,6 +191,16 @@ Examples:
     Resume {
         /// The crawl id.
         crawl_id: String,
+    },
+    /// Serve a live dashboard of every crawl, the queues and the services, and
+    /// its JSON API (/api/crawls, /api/crawls/ID, /api/workers), until Ctrl-C.
+    #[command(
+        after_help = "Example:\n  producer dashboard                       # then open http://127.0.0.1:8686/\n  producer dashboard --addr 0.0.0.0:8686   # in a container"
+    )]
+    Dashboard {
+        /// Address to serve on.
+        #[arg(long, env = "DASHBOARD_ADDR", default_value = "127.0.0.1:8686")]
+        addr: std::net::SocketAddr,
     },
     /// Delete a crawl's data from Redis (queued tasks of it are then dropped by workers).
     #[command(after_help = "Example:\n  producer delete ID")]
@@ -413,6 +424,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         }
         Command::Resume { crawl_id } => resume(&connect, &crawl_id, json).await,
         Command::Delete { crawl_id } => delete(&connect, &crawl_id, json).await,
+        Command::Dashboard { addr } => {
+            let (store, amqp) = self::connect(&connect).await?;
+            dashboard::serve(store, amqp, addr).await?;
+            Ok(Exit::Ok)
+        }
     }
 }
 

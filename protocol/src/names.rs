@@ -53,9 +53,14 @@ impl Keys {
         }
     }
 
-    /// Set of all crawl ids, the one key not per crawl.
+    /// Set of all crawl ids (with [`Keys::heartbeats`], the keys not per crawl).
     pub fn crawls(&self) -> String {
         format!("{}:crawls", self.prefix)
+    }
+
+    /// Hash of the services' heartbeats: process id → [`crate::report::Heartbeat`] JSON.
+    pub fn heartbeats(&self) -> String {
+        format!("{}:heartbeats", self.prefix)
     }
 
     /// Hash: the crawl's spec, state, timestamps and counters.

@@ -393,6 +393,36 @@ pub struct PageEntry {
     pub error: Option<String>,
 }
 
+/// What a running worker or aggregator says of itself every few seconds,
+/// for the dashboard: who it is and its totals since it started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// A process id unique across the fleet.
+    pub id: String,
+    /// `worker` or `aggregator`.
+    pub role: String,
+    /// The host (container) it runs on.
+    pub host: String,
+    /// Its process id on that host.
+    pub pid: u32,
+    /// When it started, ms since the epoch.
+    pub started_ms: u64,
+    /// When it said this, ms since the epoch.
+    pub seen_ms: u64,
+    /// Pages stored as done.
+    pub done: u64,
+    /// Pages stored as failed.
+    pub failed: u64,
+    /// Fetches scheduled again.
+    pub retries: u64,
+    /// Fetches in flight now.
+    pub in_flight: u64,
+    /// Completions applied.
+    pub applied: u64,
+    /// Pages (worker) or completions (aggregator) per second since its last heartbeat.
+    pub per_sec: f64,
+}
+
 /// A crawl's report: status, tag tally, failures and every page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {

@@ -14,6 +14,7 @@ use crawlq_core::consume::{self, Capacity, Disposition, Handler, Slot};
 use crawlq_core::message::{self, Completion, Outcome, Task};
 use crawlq_core::retry::{self, Policy};
 use crawlq_core::store::{Claim, Store};
+use crawlq_core::telemetry;
 use crawlq_core::transport::{self, Queue, Transport};
 use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
@@ -148,6 +149,7 @@ impl Aggregator {
     async fn apply(&self, completion: &Completion) -> Option<Vec<Task>> {
         let result = &completion.result;
         let children = children(completion);
+        let started = std::time::Instant::now();
         let applied = match retry::retry(Policy::HOLD, "apply", || {
             self.store.apply(result, &children)
         })
@@ -163,6 +165,7 @@ impl Aggregator {
             debug!(crawl_id = %result.crawl_id, "completion of an unknown (deleted) crawl: dropped");
             return Some(Vec::new());
         }
+        telemetry::applied(result.outcome, applied.fresh, started.elapsed());
         if applied.finished {
             info!(crawl_id = %result.crawl_id, "crawl finished");
         }

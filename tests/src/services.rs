@@ -196,6 +196,13 @@ impl OwnRedis {
     /// Restarts the server: SIGTERM (it writes out and exits), then starts it
     /// again from its append-only file.
     pub async fn restart(&mut self) {
+        self.stop().await;
+        self.boot().await;
+    }
+
+    /// Stops the server (SIGTERM: it writes out and exits) and waits until
+    /// its port is closed.
+    pub async fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             if let Some(pid) = child.id() {
                 let _ = std::process::Command::new("kill")
@@ -208,6 +215,10 @@ impl OwnRedis {
             wait_port(self.port, false, Duration::from_secs(10)).await,
             "Redis did not stop"
         );
+    }
+
+    /// Starts a stopped server again on the same port, from its append-only file.
+    pub async fn start_again(&mut self) {
         self.boot().await;
     }
 }

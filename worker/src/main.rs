@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use crawlq_core::cli::{self, ConnectArgs, LogArgs};
+use crawlq_core::telemetry::ObserveArgs;
 use crawlq_services::worker::WorkerConfig;
 
 /// crawlq worker: takes download tasks, fetches and parses each page once,
@@ -16,6 +17,8 @@ struct Cli {
     #[command(flatten)]
     log: LogArgs,
     #[command(flatten)]
+    observe: ObserveArgs,
+    #[command(flatten)]
     worker: WorkerConfig,
 }
 
@@ -27,6 +30,7 @@ async fn main() -> ExitCode {
     cli::run_service(
         "worker",
         &cli.connect,
+        &cli.observe,
         |transport, store, shutdown| async move {
             crawlq_services::worker::run(&config, transport, store, shutdown).await
         },

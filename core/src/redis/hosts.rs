@@ -35,7 +35,7 @@ impl RedisStore {
         invocation
             .invoke_async(&mut self.connection.clone())
             .await
-            .map_err(StoreError::Redis)
+            .map_err(StoreError::redis)
     }
 }
 
@@ -107,7 +107,7 @@ impl Hosts for RedisStore {
             .arg(origin)
             .query_async(&mut self.connection.clone())
             .await
-            .map_err(StoreError::Redis)?;
+            .map_err(StoreError::redis)?;
         record
             .map(|text| {
                 RobotsRecord::decode(&text)

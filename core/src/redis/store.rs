@@ -12,8 +12,8 @@ use uuid::Uuid;
 use crate::message::{Outcome, PageResult};
 use crate::names::Keys;
 use crate::report::{
-    ClaimRecord, Counters, CrawlStatus, PageRecord, Report, Retry, TaskCode, TaskState, TaskView,
-    now_ms,
+    ClaimRecord, Counters, CrawlStatus, Heartbeat, PageRecord, Report, Retry, TaskCode, TaskState,
+    TaskView, now_ms,
 };
 use crate::store::{Applied, Claim, CrawlKind, CrawlSpec, Start, Store, StoreError};
 
@@ -106,7 +106,7 @@ impl RedisStore {
         let (known, fresh, finished, publish): (i64, i64, i64, Vec<usize>) = invocation
             .invoke_async(&mut self.connection.clone())
             .await
-            .map_err(StoreError::Redis)?;
+            .map_err(StoreError::redis)?;
         Ok(Applied {
             known: known == 1,
             fresh: fresh == 1,
@@ -122,8 +122,57 @@ impl RedisStore {
             .clone()
             .hgetall(self.keys.meta(crawl_id))
             .await
-            .map_err(StoreError::Redis)?;
+            .map_err(StoreError::redis)?;
         status_from_meta(&meta)
+    }
+
+    /// Whether Redis answers a PING now (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        let _: () = redis::cmd("PING")
+            .query_async(&mut connection)
+            .await
+            .map_err(StoreError::redis)?;
+        Ok(())
+    }
+
+    /// Records a service's heartbeat.
+    pub async fn beat(&self, beat: &Heartbeat) -> Result<(), StoreError> {
+        let json = serde_json::to_string(beat)
+            .map_err(|e| StoreError::Corrupt(format!("a heartbeat: {e}")))?;
+        let mut connection = self.connection.clone();
+        let _: () = connection
+            .hset(self.keys.heartbeats(), &beat.id, json)
+            .await
+            .map_err(StoreError::redis)?;
+        Ok(())
+    }
+
+    /// The services heard from within `within`, by role and id; older
+    /// heartbeats (stopped or killed processes) are removed.
+    pub async fn beats(&self, within: Duration) -> Result<Vec<Heartbeat>, StoreError> {
+        let mut connection = self.connection.clone();
+        let all: HashMap<String, String> = connection
+            .hgetall(self.keys.heartbeats())
+            .await
+            .map_err(StoreError::redis)?;
+        let oldest = now_ms().saturating_sub(within.as_millis() as u64);
+        let mut live = Vec::new();
+        let mut gone = Vec::new();
+        for (id, json) in all {
+            match serde_json::from_str::<Heartbeat>(&json) {
+                Ok(beat) if beat.seen_ms >= oldest => live.push(beat),
+                _ => gone.push(id),
+            }
+        }
+        if !gone.is_empty() {
+            let _: () = connection
+                .hdel(self.keys.heartbeats(), gone)
+                .await
+                .map_err(StoreError::redis)?;
+        }
+        live.sort_by(|a, b| (&a.role, &a.id).cmp(&(&b.role, &b.id)));
+        Ok(live)
     }
 
     /// Every crawl under this key prefix, newest first. Crawls whose keys
@@ -133,7 +182,7 @@ impl RedisStore {
         let ids: Vec<String> = connection
             .smembers(self.keys.crawls())
             .await
-            .map_err(StoreError::Redis)?;
+            .map_err(StoreError::redis)?;
         let ids: Vec<Uuid> = ids.iter().filter_map(|id| id.parse().ok()).collect();
         let mut read = redis::pipe();
         for id in &ids {
@@ -144,7 +193,7 @@ impl RedisStore {
         } else {
             read.query_async(&mut connection)
                 .await
-                .map_err(StoreError::Redis)?
+                .map_err(StoreError::redis)?
         };
         let mut crawls = Vec::new();
         let mut gone = Vec::new();
@@ -158,7 +207,7 @@ impl RedisStore {
             let _: () = connection
                 .srem(self.keys.crawls(), gone)
                 .await
-                .map_err(StoreError::Redis)?;
+                .map_err(StoreError::redis)?;
         }
         crawls.sort_by(|a, b| {
             b.created_ms
@@ -179,7 +228,7 @@ impl RedisStore {
             .hgetall(self.keys.results(crawl_id))
             .query_async(&mut self.connection.clone())
             .await
-            .map_err(StoreError::Redis)?;
+            .map_err(StoreError::redis)?;
         let Some(status) = status_from_meta(&meta)? else {
             return Ok(None);
         };
@@ -286,7 +335,7 @@ impl Store for RedisStore {
             .ignore()
             .query_async(&mut self.connection.clone())
             .await
-            .map_err(StoreError::Redis)?;
+            .map_err(StoreError::redis)?;
         let applied = self
             .run_apply(spec.crawl_id, None, Outcome::Done, &[], seeds, Uuid::nil())
             .await?;
@@ -310,7 +359,7 @@ impl Store for RedisStore {
         let (known, what): (i64, Vec<redis::Value>) = invocation
             .invoke_async(&mut self.connection.clone())
             .await
-            .map_err(StoreError::Redis)?;
+            .map_err(StoreError::redis)?;
         if known == 0 {
             return Ok(None);
         }
@@ -341,7 +390,7 @@ impl Store for RedisStore {
             .arg(TaskCode::Retrying(retry).encode().as_ref())
             .invoke_async(&mut self.connection.clone())
             .await
-            .map_err(StoreError::Redis)?;
+            .map_err(StoreError::redis)?;
         Ok(())
     }
 
@@ -362,7 +411,7 @@ impl Store for RedisStore {
         let known: i64 = invocation
             .invoke_async(&mut self.connection.clone())
             .await
-            .map_err(StoreError::Redis)?;
+            .map_err(StoreError::redis)?;
         Ok(known == 1)
     }
 
@@ -392,7 +441,7 @@ impl Store for RedisStore {
         let _: i64 = invocation
             .invoke_async(&mut self.connection.clone())
             .await
-            .map_err(StoreError::Redis)?;
+            .map_err(StoreError::redis)?;
         Ok(())
     }
 
@@ -402,7 +451,7 @@ impl Store for RedisStore {
             .clone()
             .hget(self.keys.meta(crawl_id), "spec")
             .await
-            .map_err(StoreError::Redis)?;
+            .map_err(StoreError::redis)?;
         spec.map(|json| serde_json::from_str(&json))
             .transpose()
             .map_err(|e| StoreError::Corrupt(e.to_string()))
@@ -417,7 +466,7 @@ impl Store for RedisStore {
         let crawls: Vec<String> = connection
             .smembers(self.keys.crawls())
             .await
-            .map_err(StoreError::Redis)?;
+            .map_err(StoreError::redis)?;
         let crawls: Vec<Uuid> = crawls.iter().filter_map(|c| c.parse().ok()).collect();
         if crawls.is_empty() {
             return Ok(None);
@@ -429,7 +478,7 @@ impl Store for RedisStore {
         let claims: Vec<Option<String>> = lookup
             .query_async(&mut connection)
             .await
-            .map_err(StoreError::Redis)?;
+            .map_err(StoreError::redis)?;
         let Some((crawl_id, claim)) = crawls
             .into_iter()
             .zip(claims)
@@ -444,7 +493,7 @@ impl Store for RedisStore {
             .hget(self.keys.results(crawl_id), task_id.to_string())
             .query_async(&mut connection)
             .await
-            .map_err(StoreError::Redis)?;
+            .map_err(StoreError::redis)?;
         let result: Option<PageResult> = result
             .map(|json| serde_json::from_str(&json))
             .transpose()
@@ -466,7 +515,7 @@ impl Store for RedisStore {
             .clone()
             .hgetall(self.keys.tally(crawl_id))
             .await
-            .map_err(StoreError::Redis)
+            .map_err(StoreError::redis)
     }
 
     async fn pages(&self, crawl_id: Uuid) -> Result<Vec<PageRecord>, StoreError> {
@@ -499,7 +548,7 @@ impl Store for RedisStore {
             .arg(task_id.to_string())
             .invoke_async(&mut self.connection.clone())
             .await
-            .map_err(StoreError::Redis)?;
+            .map_err(StoreError::redis)?;
         keeper
             .map(|id| {
                 id.parse()
@@ -515,7 +564,7 @@ impl Store for RedisStore {
             .srem(self.keys.crawls(), crawl_id.to_string())
             .query_async(&mut self.connection.clone())
             .await
-            .map_err(StoreError::Redis)?;
+            .map_err(StoreError::redis)?;
         Ok(deleted > 0)
     }
 }

@@ -81,6 +81,19 @@ impl FetchError {
         }
     }
 
+    /// A word for the failure, as the retries metric labels it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Connect(_) => "connect",
+            Self::RateLimited(_) => "http_429",
+            Self::Unavailable(_) => "http_5xx",
+            Self::Status(429) => "http_429",
+            Self::Status(500..) => "http_5xx",
+            _ => "other",
+        }
+    }
+
     /// Whether trying again later may succeed (timeouts, connection errors,
     /// 5xx, 429) or not (404, non-HTML, too large).
     pub fn is_transient(&self) -> bool {

@@ -36,6 +36,7 @@ use crawlq_core::report::now_ms;
 use crawlq_core::retry::{self, Policy};
 use crawlq_core::store::Start;
 use crawlq_core::store::Store;
+use crawlq_core::telemetry;
 use crawlq_core::transport::{Queue, Transport};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinSet;
@@ -256,8 +257,13 @@ impl Tasks {
         lease: Option<&Lease>,
     ) -> (PageResult, Option<Retry>, Pace) {
         let _busy = self.completions.busy();
+        let _in_flight = telemetry::InFlight::start();
         let started = Instant::now();
         let fetched = self.fetch(task).await;
+        telemetry::fetched(
+            started.elapsed(),
+            fetched.as_ref().ok().map(|(_, page)| page.html.len()),
+        );
         let pace = fetched
             .as_ref()
             .err()
@@ -308,7 +314,7 @@ impl Tasks {
     /// (exponential from `--retry-base-ms`, with jitter, or the server's
     /// Retry-After), or `None` once `--max-retries` are spent.
     fn retry_delay(&self, task: &Task, retry: Option<Retry>) -> Option<Duration> {
-        let Retry { after } = retry?;
+        let Retry { after, .. } = retry?;
         if task.attempt >= self.max_retries {
             return None;
         }
@@ -363,7 +369,10 @@ impl Tasks {
             Err(error) => Err(Failure {
                 status: None,
                 reason: format!("store unavailable: {error}"),
-                retry: Some(Retry { after: None }),
+                retry: Some(Retry {
+                    after: None,
+                    reason: "store",
+                }),
                 pace: Pace::Normal,
             }),
         }
@@ -409,6 +418,8 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, Copy)]
 struct Retry {
     after: Option<Duration>,
+    /// Why, as the retries metric labels it.
+    reason: &'static str,
 }
 
 /// A failed fetch or parse, as recorded in the result.
@@ -438,6 +449,7 @@ impl From<FetchError> for Failure {
             reason: error.to_string(),
             retry: error.is_transient().then(|| Retry {
                 after: error.retry_after(),
+                reason: error.kind(),
             }),
             pace: polite::pace_of(&error),
         }
@@ -654,7 +666,10 @@ impl Tasks {
                 self.transport.publish_delayed(payload.clone(), delay)
             });
             return match delayed.await {
-                Ok(()) => Disposition::Ack,
+                Ok(()) => {
+                    telemetry::retried(retry.map_or("other", |retry| retry.reason));
+                    Disposition::Ack
+                }
                 Err(error) => {
                     warn!(%error, "retry not confirmed: task goes back to the queue");
                     Disposition::Retry
@@ -666,6 +681,7 @@ impl Tasks {
 
     /// Stores a result and publishes its completion, both confirmed.
     async fn complete(&self, rules: Rules, result: PageResult) -> Disposition {
+        let (outcome, status) = (result.outcome, result.status);
         let completion = Completion {
             v: MESSAGE_VERSION,
             rules,
@@ -675,7 +691,10 @@ impl Tasks {
             self.completions.publish(completion.clone())
         });
         match published.await {
-            Ok(()) => Disposition::Ack,
+            Ok(()) => {
+                telemetry::page_stored(outcome, status);
+                Disposition::Ack
+            }
             Err(error) => {
                 warn!(%error, "completion not stored and confirmed: task goes back to the queue");
                 Disposition::Retry

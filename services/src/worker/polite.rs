@@ -232,6 +232,7 @@ impl Tasks {
                 }
             }
             Grant::Later(wait) => {
+                crawlq_core::telemetry::host_wait("later");
                 self.gate.hold(&lease);
                 let lease = Lease {
                     durable: true,
@@ -239,7 +240,11 @@ impl Tasks {
                 };
                 Ok(Granted::Decided(Admission::Later(lease, wait)))
             }
-            Grant::Parked | Grant::Gone => Ok(Granted::Decided(Admission::Handed)),
+            Grant::Parked => {
+                crawlq_core::telemetry::host_wait("parked");
+                Ok(Granted::Decided(Admission::Handed))
+            }
+            Grant::Gone => Ok(Granted::Decided(Admission::Handed)),
         }
     }
 

@@ -6,6 +6,7 @@
 //! - [`compose`]: docker-compose.yml, checked by a parser.
 //! - [`faults`]: chaos, kills mid-fetch, SIGTERM, poison messages.
 //! - [`local`]: local mode, compared with the distributed crawl.
+//! - [`observe`]: metrics, health probes, progress lines and the dashboard in a real browser.
 //! - [`store`]: the store contract, on Redis and in memory alike (politeness included).
 //! - [`polite`]: per-host limits across the fleet, robots.txt and the SSRF guard, measured at the site.
 //! - [`cli`]: bad input and unreachable services get one clear line and a non-zero exit.
@@ -20,6 +21,7 @@ mod e2e;
 mod engines;
 mod faults;
 mod local;
+mod observe;
 mod polite;
 mod real_pages;
 mod script;

@@ -1,0 +1,234 @@
+//! `producer dashboard`: a live page of the deployment, and the JSON API it
+//! reads. Everything comes from Redis (crawls, tallies, heartbeats) and
+//! RabbitMQ (queue depths) on each request; the server keeps only views: the
+//! last two minutes of each running crawl's progress (sampled every second,
+//! for the pages/s chart) and a short cache of failure reasons. The page is one HTML file with its CSS and
+//! JavaScript inline, served from the binary: no build step, no CDN.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /` | the page |
+//! | `GET /api/crawls` | `{"crawls": [status, ...]}`, newest first (as `producer list --json`) |
+//! | `GET /api/crawls/{id}` | `{"status", "rate": [[ms, pages/s], ...], "top_tags": [{"tag","count"}], "failures": {reason: n}, "queues", "workers"}` |
+//! | `GET /api/workers` | `{"workers": [heartbeat, ...]}`: the services heard from in the last 15 s |
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use crawlq_core::amqp::Amqp;
+use crawlq_core::redis::RedisStore;
+use crawlq_core::report::CrawlState;
+use crawlq_core::store::Store;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// The page, served as is.
+const PAGE: &str = include_str!("dashboard.html");
+
+/// Tags listed per crawl.
+const TOP_TAGS: usize = 15;
+
+/// How long a heartbeat counts a service as alive.
+const ALIVE: Duration = Duration::from_secs(15);
+
+/// How long failure reasons are reused before the pages are read again.
+const FAILURES_FRESH: Duration = Duration::from_secs(3);
+
+/// How often the running crawls' progress is sampled for the pages/s chart.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+/// Samples kept per crawl: two minutes.
+const SAMPLES: usize = 121;
+
+/// Running crawls' progress: (ms since the epoch, pages done or failed), oldest first.
+type Samples = Arc<Mutex<HashMap<Uuid, VecDeque<(u64, u64)>>>>;
+
+/// Failure reasons per crawl, with when they were read.
+type FailureCache = Arc<Mutex<HashMap<Uuid, (Instant, BTreeMap<String, u64>)>>>;
+
+#[derive(Clone)]
+struct Dashboard {
+    store: Arc<RedisStore>,
+    amqp: Arc<Amqp>,
+    failures: FailureCache,
+    samples: Samples,
+}
+
+/// Serves the dashboard on `addr` until Ctrl-C; prints where on stderr.
+pub async fn serve(
+    store: Arc<RedisStore>,
+    amqp: Arc<Amqp>,
+    addr: SocketAddr,
+) -> anyhow::Result<()> {
+    let state = Dashboard {
+        store,
+        amqp,
+        failures: Arc::default(),
+        samples: Arc::default(),
+    };
+    tokio::spawn(sample(state.store.clone(), state.samples.clone()));
+    let app = Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route("/api/crawls", get(crawls))
+        .route("/api/crawls/{id}", get(crawl))
+        .route("/api/workers", get(workers))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        crate::BadInput(format!(
+            "cannot listen on {addr}: {e}: choose another --addr"
+        ))
+    })?;
+    let bound = listener.local_addr()?;
+    eprintln!("dashboard on http://{bound}/ (Ctrl-C stops it)");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(crawlq_core::cli::shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+/// An API error: a status and a one-line reason, as JSON.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<crawlq_core::store::StoreError> for ApiError {
+    fn from(error: crawlq_core::store::StoreError) -> Self {
+        Self(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+    }
+}
+
+fn fresh_json(value: Value) -> Response {
+    ([(header::CACHE_CONTROL, "no-store")], axum::Json(value)).into_response()
+}
+
+async fn crawls(State(dash): State<Dashboard>) -> Result<Response, ApiError> {
+    let crawls = dash.store.list().await?;
+    Ok(fresh_json(json!({ "crawls": crawls })))
+}
+
+async fn workers(State(dash): State<Dashboard>) -> Result<Response, ApiError> {
+    let workers = dash.store.beats(ALIVE).await?;
+    Ok(fresh_json(json!({ "workers": workers })))
+}
+
+async fn crawl(
+    State(dash): State<Dashboard>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let crawl_id = Uuid::parse_str(&id).map_err(|_| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            "not a crawl id: give one from /api/crawls".into(),
+        )
+    })?;
+    let status = dash
+        .store
+        .status(crawl_id)
+        .await?
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no crawl {crawl_id}")))?;
+    let tally = dash.store.tally(crawl_id).await?;
+    let mut top: Vec<(&String, &u64)> = tally.iter().collect();
+    top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let top_tags: Vec<Value> = top
+        .into_iter()
+        .take(TOP_TAGS)
+        .map(|(tag, count)| json!({ "tag": tag, "count": count }))
+        .collect();
+    let failures = dash.failures(crawl_id).await?;
+    // The queues are the deployment's, shared by its crawls; RabbitMQ may be away.
+    let queues = match dash.amqp.depths().await {
+        Ok(depths) => json!(depths),
+        Err(_) => Value::Null,
+    };
+    let workers = dash.store.beats(ALIVE).await?;
+    Ok(fresh_json(json!({
+        "status": status,
+        "rate": dash.rate(crawl_id),
+        "top_tags": top_tags,
+        "failures": failures,
+        "queues": queues,
+        "workers": workers,
+    })))
+}
+
+/// Samples every running crawl's progress each [`SAMPLE_EVERY`], so that the
+/// chart shows the last two minutes as soon as the page opens.
+async fn sample(store: Arc<RedisStore>, samples: Samples) {
+    let mut tick = tokio::time::interval(SAMPLE_EVERY);
+    loop {
+        tick.tick().await;
+        let Ok(crawls) = store.list().await else {
+            continue;
+        };
+        let now = crawlq_core::report::now_ms();
+        let Ok(mut samples) = samples.lock() else {
+            return;
+        };
+        samples.retain(|id, _| crawls.iter().any(|crawl| crawl.crawl_id == *id));
+        for crawl in crawls.iter().filter(|c| c.state == CrawlState::Running) {
+            let series = samples.entry(crawl.crawl_id).or_default();
+            series.push_back((now, crawl.done + crawl.failed));
+            if series.len() > SAMPLES {
+                series.pop_front();
+            }
+        }
+    }
+}
+
+impl Dashboard {
+    /// Pages per second between successive samples: `[[ms, rate], ...]`.
+    fn rate(&self, crawl_id: Uuid) -> Vec<(u64, f64)> {
+        let Ok(samples) = self.samples.lock() else {
+            return Vec::new();
+        };
+        let Some(series) = samples.get(&crawl_id) else {
+            return Vec::new();
+        };
+        series
+            .iter()
+            .zip(series.iter().skip(1))
+            .map(|(&(t0, p0), &(t1, p1))| {
+                let secs = t1.saturating_sub(t0) as f64 / 1000.0;
+                let rate = if secs > 0.0 {
+                    p1.saturating_sub(p0) as f64 / secs
+                } else {
+                    0.0
+                };
+                (t1, rate)
+            })
+            .collect()
+    }
+
+    /// Failure reasons of a crawl, read from its pages at most every
+    /// [`FAILURES_FRESH`] (the pages are the crawl's largest data).
+    async fn failures(&self, crawl_id: Uuid) -> Result<BTreeMap<String, u64>, ApiError> {
+        if let Ok(cache) = self.failures.lock()
+            && let Some((at, failures)) = cache.get(&crawl_id)
+            && at.elapsed() < FAILURES_FRESH
+        {
+            return Ok(failures.clone());
+        }
+        let failures = self
+            .store
+            .report(crawl_id)
+            .await?
+            .map(|report| report.failures)
+            .unwrap_or_default();
+        if let Ok(mut cache) = self.failures.lock() {
+            cache.retain(|_, (at, _)| at.elapsed() < FAILURES_FRESH);
+            cache.insert(crawl_id, (Instant::now(), failures.clone()));
+        }
+        Ok(failures)
+    }
+}
