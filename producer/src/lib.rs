@@ -705,7 +705,7 @@ fn unreachable(connect: &ConnectArgs, error: anyhow::Error) -> anyhow::Error {
         "check the user and password in AMQP_URL/--amqp-url or REDIS_URL/--redis-url".to_owned()
     } else {
         format!(
-            "is it running and reachable? RabbitMQ at {}, Redis at {} (start them, e.g. docker compose up -d rabbitmq redis, or crawl without them: --local)",
+            "is it running and reachable? RabbitMQ at {}, Redis at {} (start them, e.g. rabbitmq-server -detached and redis-server --daemonize yes, or crawl without them: --local)",
             redact(&connect.amqp_url),
             redact(&connect.redis_url)
         )

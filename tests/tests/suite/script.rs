@@ -243,8 +243,17 @@ async fn connection_flags_are_global_and_listed_in_every_help() {
         out.stderr
     );
     for command in [
-        "crawl", "submit", "status", "list", "report", "export", "result", "dlq", "resume",
+        "crawl",
+        "submit",
+        "status",
+        "list",
+        "report",
+        "export",
+        "result",
+        "dlq",
+        "resume",
         "delete",
+        "dashboard",
     ] {
         let out = env.producer(&[command, "--help"], LIMIT).await;
         assert_code(command, &out, 0);
@@ -608,8 +617,17 @@ async fn the_readme_command_table_lists_every_flag_clap_knows() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
     let table = &readme[readme.find("| command | its flags |").unwrap()..];
     for command in [
-        "crawl", "submit", "status", "list", "report", "export", "result", "dlq", "resume",
+        "crawl",
+        "submit",
+        "status",
+        "list",
+        "report",
+        "export",
+        "result",
+        "dlq",
+        "resume",
         "delete",
+        "dashboard",
     ] {
         let row = table
             .lines()
