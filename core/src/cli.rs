@@ -197,24 +197,55 @@ where
     }
 }
 
-/// Runs a worker or an aggregator: serves metrics and probes when
-/// `observe` asks, waits for RabbitMQ and Redis, runs `service` until SIGINT
-/// or SIGTERM (logging its activity while busy), closes the connection; an
-/// error is one line on stderr and exit code 1.
-pub async fn run_service<F, Fut>(
+/// The command line of a service (worker, aggregator): the connection,
+/// logging and observability flags every service takes, and its own (`C`).
+#[derive(Debug, clap::Parser)]
+#[command(version)]
+pub struct ServiceCli<C: Args> {
+    /// Where RabbitMQ and Redis are.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// How logs are written.
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Metrics, probes and progress lines.
+    #[command(flatten)]
+    pub observe: crate::telemetry::ObserveArgs,
+    /// The service's own settings.
+    #[command(flatten)]
+    pub config: C,
+}
+
+/// A service's whole `main`: parses its command line (named `name`,
+/// described by `about`) and sets up logging; serves metrics and probes when
+/// `--metrics-addr` asks; waits for RabbitMQ and Redis; runs `service` with
+/// its settings until SIGINT or SIGTERM (logging its activity while busy and
+/// writing heartbeats); closes the connection. An error is one line on
+/// stderr and exit code 1.
+pub async fn service_main<C, F, Fut>(
     name: &'static str,
-    args: &ConnectArgs,
-    observe: &crate::telemetry::ObserveArgs,
+    about: &'static str,
     service: F,
 ) -> std::process::ExitCode
 where
+    C: Args + clap::FromArgMatches,
     F: FnOnce(
+        C,
         std::sync::Arc<dyn crate::transport::Transport>,
         std::sync::Arc<dyn crate::store::Store>,
         tokio_util::sync::CancellationToken,
     ) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let matches = ServiceCli::<C>::command()
+        .name(name)
+        .bin_name(name)
+        .about(about)
+        .get_matches();
+    let cli = ServiceCli::<C>::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    init_tracing("info", cli.log.log_format);
+    let (connect, observe) = (&cli.connect, &cli.observe);
     serve_until_signal(name, |shutdown| async move {
         let deps = std::sync::Arc::new(Dependencies::default());
         if let Some(addr) = observe.metrics_addr {
@@ -225,12 +256,12 @@ where
             observe.activity_every,
             shutdown.clone(),
         ));
-        let Some((store, amqp)) = connect_patiently(args, &shutdown).await? else {
+        let Some((store, amqp)) = connect_patiently(connect, &shutdown).await? else {
             return Ok(());
         };
         let _ = deps.connected.set((store.clone(), amqp.clone()));
         tokio::spawn(heartbeats(name, store.clone(), shutdown.clone()));
-        let outcome = service(amqp.clone(), store, shutdown).await;
+        let outcome = service(cli.config, amqp.clone(), store, shutdown).await;
         amqp.close().await;
         outcome
     })

@@ -267,6 +267,14 @@ impl Drop for TestEnv {
         for (_, _, child) in &mut self.children {
             let _ = child.start_kill();
         }
+        // Gone before the keys are deleted, so that no late write (a
+        // heartbeat, a result) outlives the cleanup.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        for (_, _, child) in &mut self.children {
+            while matches!(child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         let (prefix, amqp, redis) = (
             self.prefix.clone(),
             self.amqp_url.clone(),
