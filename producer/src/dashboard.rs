@@ -61,11 +61,13 @@ struct Dashboard {
     samples: Samples,
 }
 
-/// Serves the dashboard on `addr` until Ctrl-C; prints where on stderr.
+/// Serves the dashboard on `addr` until Ctrl-C; says where on stderr (and
+/// with `json`, as `{"url": ...}` on stdout, once it listens).
 pub async fn serve(
     store: Arc<RedisStore>,
     amqp: Arc<Amqp>,
     addr: SocketAddr,
+    json: bool,
 ) -> anyhow::Result<()> {
     let state = Dashboard {
         store,
@@ -86,7 +88,11 @@ pub async fn serve(
         ))
     })?;
     let bound = listener.local_addr()?;
-    eprintln!("dashboard on http://{bound}/ (Ctrl-C stops it)");
+    let url = format!("http://{bound}/");
+    if json {
+        crate::out::json(&json!({ "url": url }))?;
+    }
+    eprintln!("dashboard on {url} (Ctrl-C stops it)");
     axum::serve(listener, app)
         .with_graceful_shutdown(crawlq_core::cli::shutdown_signal())
         .await?;

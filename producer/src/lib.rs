@@ -426,7 +426,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Delete { crawl_id } => delete(&connect, &crawl_id, json).await,
         Command::Dashboard { addr } => {
             let (store, amqp) = self::connect(&connect).await?;
-            dashboard::serve(store, amqp, addr).await?;
+            dashboard::serve(store, amqp, addr, json).await?;
             Ok(Exit::Ok)
         }
     }

@@ -346,9 +346,14 @@ async fn the_dashboard_in_a_browser_shows_a_crawl_growing() {
     env.spawn("worker", &["--concurrency", "4"]);
     env.spawn("aggregator", &[]);
     let addr = format!("127.0.0.1:{}", free_port());
-    env.spawn("producer", &["dashboard", "--addr", &addr]);
+    env.spawn("producer", &["dashboard", "--addr", &addr, "--json"]);
     let base = format!("http://{addr}");
     wait_status(&format!("{base}/api/crawls"), 200, Duration::from_secs(30)).await;
+    assert_eq!(
+        log_lines(&env, "producer-2.log", &format!("{{\"url\":\"{base}/\"}}")),
+        1,
+        "with --json, one document says where it listens"
+    );
 
     let seed = format!("{}{SEED}", site.base);
     let crawl_id = env.start_crawl(&["crawl", &seed]).await;
