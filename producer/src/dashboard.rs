@@ -9,7 +9,7 @@
 //! |---|---|
 //! | `GET /` | the page |
 //! | `GET /api/crawls` | `{"crawls": [status, ...]}`, newest first (as `producer list --json`) |
-//! | `GET /api/crawls/{id}` | `{"status", "rate": [[ms, pages/s], ...], "top_tags": [{"tag","count"}], "failures": {reason: n}, "queues", "workers"}` |
+//! | `GET /api/crawls/{id}` | `{"status", "rate": [[ms, pages/s], ...], "top_tags": [{"tag","count"}], "failures": {reason: n}, "recent_failures": [{"url", "status", "reason", "at_ms"}], "queues", "workers"}` |
 //! | `GET /api/workers` | `{"workers": [heartbeat, ...]}`: the services heard from in the last 15 s |
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -23,8 +23,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use crawlq_core::amqp::Amqp;
+use crawlq_core::message::PageResult;
 use crawlq_core::redis::RedisStore;
-use crawlq_core::report::CrawlState;
+use crawlq_core::report::{CrawlState, PageRecord, TaskState};
 use crawlq_core::store::Store;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -50,8 +51,18 @@ const SAMPLES: usize = 121;
 /// Running crawls' progress: (ms since the epoch, pages done or failed), oldest first.
 type Samples = Arc<Mutex<HashMap<Uuid, VecDeque<(u64, u64)>>>>;
 
-/// Failure reasons per crawl, with when they were read.
-type FailureCache = Arc<Mutex<HashMap<Uuid, (Instant, BTreeMap<String, u64>)>>>;
+/// Failures listed as the most recent.
+const RECENT_FAILURES: usize = 10;
+
+/// A crawl's failures: pages by reason, and the latest few.
+#[derive(Clone, Default, serde::Serialize)]
+struct Failures {
+    by_reason: BTreeMap<String, u64>,
+    recent: Vec<Value>,
+}
+
+/// Failures per crawl, with when they were read.
+type FailureCache = Arc<Mutex<HashMap<Uuid, (Instant, Failures)>>>;
 
 #[derive(Clone)]
 struct Dashboard {
@@ -162,7 +173,8 @@ async fn crawl(
         "status": status,
         "rate": dash.rate(crawl_id),
         "top_tags": top_tags,
-        "failures": failures,
+        "failures": failures.by_reason,
+        "recent_failures": failures.recent,
         "queues": queues,
         "workers": workers,
     })))
@@ -216,25 +228,51 @@ impl Dashboard {
             .collect()
     }
 
-    /// Failure reasons of a crawl, read from its pages at most every
+    /// A crawl's failures, read from its pages at most every
     /// [`FAILURES_FRESH`] (the pages are the crawl's largest data).
-    async fn failures(&self, crawl_id: Uuid) -> Result<BTreeMap<String, u64>, ApiError> {
+    async fn failures(&self, crawl_id: Uuid) -> Result<Failures, ApiError> {
         if let Ok(cache) = self.failures.lock()
             && let Some((at, failures)) = cache.get(&crawl_id)
             && at.elapsed() < FAILURES_FRESH
         {
             return Ok(failures.clone());
         }
-        let failures = self
-            .store
-            .report(crawl_id)
-            .await?
-            .map(|report| report.failures)
-            .unwrap_or_default();
+        let pages = self.store.pages(crawl_id).await?;
+        let failures = failures_of(&pages);
         if let Ok(mut cache) = self.failures.lock() {
             cache.retain(|_, (at, _)| at.elapsed() < FAILURES_FRESH);
             cache.insert(crawl_id, (Instant::now(), failures.clone()));
         }
         Ok(failures)
     }
+}
+
+/// Failed pages by reason (as the report counts them), and the latest few.
+fn failures_of(pages: &[PageRecord]) -> Failures {
+    let mut failures = Failures::default();
+    let mut failed: Vec<(&PageRecord, &PageResult)> = Vec::new();
+    for page in pages.iter().filter(|page| page.state == TaskState::Failed) {
+        let reason = page.result.as_ref().and_then(|r| r.error.clone());
+        *failures
+            .by_reason
+            .entry(reason.unwrap_or_else(|| "unknown".into()))
+            .or_insert(0) += 1;
+        if let Some(result) = &page.result {
+            failed.push((page, result));
+        }
+    }
+    failed.sort_by_key(|(_, result)| std::cmp::Reverse(result.fetched_at_ms));
+    failures.recent = failed
+        .into_iter()
+        .take(RECENT_FAILURES)
+        .map(|(page, result)| {
+            json!({
+                "url": page.url,
+                "status": result.status,
+                "reason": result.error,
+                "at_ms": result.fetched_at_ms,
+            })
+        })
+        .collect();
+    failures
 }

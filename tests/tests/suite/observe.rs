@@ -416,6 +416,10 @@ async fn the_dashboard_in_a_browser_shows_a_crawl_growing() {
     let detail: Value = serde_json::from_str(&wait_status(&api, 200, CRAWL_LIMIT).await).unwrap();
     assert_eq!(report.status.state, CrawlState::Finished);
     assert_eq!(detail["status"]["done"].as_u64(), Some(report.status.done));
+    assert_eq!(detail["failures"], serde_json::json!(report.failures));
+    let recent = detail["recent_failures"].as_array().unwrap();
+    assert_eq!(recent.len() as u64, report.status.failed.min(10));
+    assert!(report.status.failed > 0, "the site has pages that fail");
     let mut tally: Vec<(&String, &u64)> = report.tag_counts.iter().collect();
     tally.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     let top = &detail["top_tags"][0];
