@@ -2,7 +2,8 @@
 //! reads. Everything comes from Redis (crawls, tallies, heartbeats) and
 //! RabbitMQ (queue depths) on each request; the server keeps only views: the
 //! last two minutes of each running crawl's progress (sampled every second,
-//! for the pages/s chart) and a short cache of failure reasons. The page is one HTML file with its CSS and
+//! for the pages/s chart) and each crawl's failures, read again from its
+//! pages whenever its count of failed pages changes. The page is one HTML file with its CSS and
 //! JavaScript inline, served from the binary: no build step, no CDN.
 //!
 //! | route | answer |
@@ -15,7 +16,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -39,9 +40,6 @@ const TOP_TAGS: usize = 15;
 /// How long a heartbeat counts a service as alive.
 const ALIVE: Duration = Duration::from_secs(15);
 
-/// How long failure reasons are reused before the pages are read again.
-const FAILURES_FRESH: Duration = Duration::from_secs(3);
-
 /// How often the running crawls' progress is sampled for the pages/s chart.
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 
@@ -61,8 +59,9 @@ struct Failures {
     recent: Vec<Value>,
 }
 
-/// Failures per crawl, with when they were read.
-type FailureCache = Arc<Mutex<HashMap<Uuid, (Instant, Failures)>>>;
+/// Failures per crawl, with the crawl's count of failed pages when they were
+/// read: while that count stands, they are the same.
+type FailureCache = Arc<Mutex<HashMap<Uuid, (u64, Failures)>>>;
 
 #[derive(Clone)]
 struct Dashboard {
@@ -162,7 +161,7 @@ async fn crawl(
         .take(TOP_TAGS)
         .map(|(tag, count)| json!({ "tag": tag, "count": count }))
         .collect();
-    let failures = dash.failures(crawl_id).await?;
+    let failures = dash.failures(crawl_id, status.failed).await?;
     // The queues are the deployment's, shared by its crawls; RabbitMQ may be away.
     let queues = match dash.amqp.depths().await {
         Ok(depths) => json!(depths),
@@ -228,20 +227,23 @@ impl Dashboard {
             .collect()
     }
 
-    /// A crawl's failures, read from its pages at most every
-    /// [`FAILURES_FRESH`] (the pages are the crawl's largest data).
-    async fn failures(&self, crawl_id: Uuid) -> Result<Failures, ApiError> {
+    /// A crawl's failures, read from its pages (its largest data) only when
+    /// its count of failed pages (`failed`) changed since the last read.
+    async fn failures(&self, crawl_id: Uuid, failed: u64) -> Result<Failures, ApiError> {
         if let Ok(cache) = self.failures.lock()
-            && let Some((at, failures)) = cache.get(&crawl_id)
-            && at.elapsed() < FAILURES_FRESH
+            && let Some((counted, failures)) = cache.get(&crawl_id)
+            && *counted == failed
         {
             return Ok(failures.clone());
         }
         let pages = self.store.pages(crawl_id).await?;
         let failures = failures_of(&pages);
+        let counted: u64 = failures.by_reason.values().sum();
         if let Ok(mut cache) = self.failures.lock() {
-            cache.retain(|_, (at, _)| at.elapsed() < FAILURES_FRESH);
-            cache.insert(crawl_id, (Instant::now(), failures.clone()));
+            if cache.len() > 64 {
+                cache.clear();
+            }
+            cache.insert(crawl_id, (counted, failures.clone()));
         }
         Ok(failures)
     }

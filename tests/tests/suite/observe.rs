@@ -223,7 +223,11 @@ async fn metrics_count_what_the_report_counts_and_busy_services_log_progress() {
     };
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let before = busy(&env);
-    assert!(before.iter().all(|&n| n >= 1), "progress lines: {before:?}");
+    // Both workers almost always share the crawl, but one may fetch nothing.
+    assert!(
+        before[0] + before[1] >= 1 && before[2] >= 1,
+        "progress lines of the workers and the aggregator: {before:?}"
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(busy(&env), before, "an idle service logs nothing");
 }
@@ -331,7 +335,7 @@ fn number_of(dom: &str, id: &str) -> u64 {
 async fn the_dashboard_in_a_browser_shows_a_crawl_growing() {
     let site = Site::start(&[
         "--pages",
-        "400",
+        "600",
         "--seed",
         "62",
         "--min-kb",
@@ -339,7 +343,7 @@ async fn the_dashboard_in_a_browser_shows_a_crawl_growing() {
         "--max-kb",
         "6",
         "--latency-ms",
-        "60",
+        "100",
     ])
     .await;
     let mut env = TestEnv::new("dashboard");
