@@ -197,6 +197,56 @@ where
     }
 }
 
+/// A clap usage error on one line, without colours or control characters:
+/// what is wrong, then where to read more.
+pub fn usage_line(error: &clap::Error) -> String {
+    let rendered = error.render().to_string();
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut first = lines
+        .next()
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ")
+        .to_owned();
+    let mut tip = String::new();
+    for line in lines {
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        if line.starts_with("tip:") {
+            tip = format!("; {line}");
+        } else if first.ends_with(':') || first.ends_with(',') {
+            first = format!("{first} {line}");
+        }
+    }
+    crate::display::printable(&format!("{first}{tip} (see --help)")).into_owned()
+}
+
+/// Parses a service's command line: help and version are printed as clap
+/// prints them (exit 0); a usage error is one line on stderr (exit 2).
+fn parse_service<C: Args + clap::FromArgMatches>(
+    name: &'static str,
+    about: &'static str,
+) -> Result<ServiceCli<C>, std::process::ExitCode> {
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let matches = ServiceCli::<C>::command()
+        .name(name)
+        .bin_name(name)
+        .about(about)
+        .try_get_matches();
+    matches
+        .and_then(|matches| ServiceCli::<C>::from_arg_matches(&matches))
+        .map_err(|error| match error.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                let _ = error.print();
+                std::process::ExitCode::SUCCESS
+            }
+            _ => {
+                eprintln!("{name}: error: {}", usage_line(&error));
+                std::process::ExitCode::from(2)
+            }
+        })
+}
+
 /// The command line of a service (worker, aggregator): the connection,
 /// logging and observability flags every service takes, and its own (`C`).
 #[derive(Debug, clap::Parser)]
@@ -217,7 +267,8 @@ pub struct ServiceCli<C: Args> {
 }
 
 /// A service's whole `main`: parses its command line (named `name`,
-/// described by `about`) and sets up logging; serves metrics and probes when
+/// described by `about`; a usage error is one line and exit code 2) and sets
+/// up logging; serves metrics and probes when
 /// `--metrics-addr` asks; waits for RabbitMQ and Redis; runs `service` with
 /// its settings until SIGINT or SIGTERM (logging its activity while busy and
 /// writing heartbeats); closes the connection. An error is one line on
@@ -237,13 +288,10 @@ where
     ) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
-    use clap::{CommandFactory as _, FromArgMatches as _};
-    let matches = ServiceCli::<C>::command()
-        .name(name)
-        .bin_name(name)
-        .about(about)
-        .get_matches();
-    let cli = ServiceCli::<C>::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    let cli = match parse_service::<C>(name, about) {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     init_tracing("info", cli.log.log_format);
     let (connect, observe) = (&cli.connect, &cli.observe);
     serve_until_signal(name, |shutdown| async move {

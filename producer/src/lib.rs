@@ -805,26 +805,7 @@ pub fn check_local_only(matches: &clap::ArgMatches) -> Result<(), clap::Error> {
     Ok(())
 }
 
-/// A clap usage error on one line, without colours: what is wrong, then
-/// where to read more.
+/// A clap usage error on one line (see [`crawlq_core::cli::usage_line`]).
 pub fn usage_line(error: &clap::Error) -> String {
-    let rendered = error.render().to_string();
-    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
-    let mut first = lines
-        .next()
-        .unwrap_or("invalid arguments")
-        .trim_start_matches("error: ")
-        .to_owned();
-    let mut tip = String::new();
-    for line in lines {
-        if line.starts_with("Usage:") || line.starts_with("For more information") {
-            break;
-        }
-        if line.starts_with("tip:") {
-            tip = format!("; {line}");
-        } else if first.ends_with(':') || first.ends_with(',') {
-            first = format!("{first} {line}");
-        }
-    }
-    printable(&format!("{first}{tip} (see --help)")).into_owned()
+    crawlq_core::cli::usage_line(error)
 }

@@ -107,3 +107,28 @@ async fn unknown_and_malformed_ids() {
     let out = env.producer(&["status", "not-an-id"], LIMIT).await;
     assert_one_line_error(&out, 2, "'not-an-id' is not a crawl id");
 }
+
+#[tokio::test]
+async fn services_refuse_bad_flags_in_one_line() {
+    let env = TestEnv::new("svcflags");
+    for (name, args, needle) in [
+        ("worker", &["--concurrency", "0"][..], "--concurrency"),
+        ("worker", &["--metrics-addr", "nope"][..], "--metrics-addr"),
+        (
+            "aggregator",
+            &["--activity-every", "1ms"][..],
+            "at least 100ms",
+        ),
+        ("aggregator", &["--bogus"][..], "'--bogus'"),
+    ] {
+        let out = crawlq_tests::run(env.command(name).args(args), LIMIT).await;
+        assert_eq!(out.code, Some(2), "{name} {args:?}: {}", out.stderr);
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one line on stderr: {}", out.stderr);
+        assert!(
+            lines[0].starts_with(&format!("{name}: error: ")) && lines[0].contains(needle),
+            "{name} {args:?}: {}",
+            lines[0]
+        );
+    }
+}
