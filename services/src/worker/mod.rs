@@ -14,13 +14,23 @@
 //! - `polite`: fleet-wide per-host lanes, robots.txt, queued tasks run at their time.
 //! - `slots`: the concurrency model (messages starting, prefetch, fetch and
 //!   parse slots, busy), in one doc comment.
-//! - this file: configuration, the per-task handler and [`run`].
+//! - `config`: the worker's flags ([`WorkerConfig`]).
+//! - `scrape`: one task's page: fetch, redirect check, parse, failure classes.
+//! - this file: the per-task handler, retries and completions, and [`run`].
 
 pub mod batch;
+mod config;
 pub mod guard;
 pub mod http;
 mod polite;
+mod scrape;
 mod slots;
+
+pub use config::WorkerConfig;
+pub(crate) use config::cores;
+pub use scrape::REDIRECTED_TO_A_COUNTED_PAGE;
+use scrape::Retry;
+pub(crate) use scrape::failed_result;
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -28,7 +38,6 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use clap::Args;
 use crawlq_core::consume::{self, Disposition, Handler, Slot};
 use crawlq_core::extract::{Extracted, Extractor};
 use crawlq_core::message::{self, Completion, MESSAGE_VERSION, Outcome, PageResult, Rules, Task};
@@ -51,78 +60,6 @@ use crate::worker::http::{FetchError, Fetcher, Limits, Page};
 use crate::worker::polite::{Admission, Gate, Lease};
 use crate::worker::slots::Slots;
 use crawlq_core::politeness::Pace;
-
-/// The worker's settings (flags, or the env names docker-compose.yml sets).
-#[derive(Debug, Clone, Args)]
-pub struct WorkerConfig {
-    /// Fetches in flight in this process (default: 32 per core).
-    #[arg(long, env = "WORKER_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..))]
-    pub concurrency: Option<u16>,
-    /// Task messages (each up to 16 tasks) held unacknowledged at once: those
-    /// being worked on, those waiting for their completions' confirms, and a
-    /// few ready to start (default: half the concurrency, at least 8).
-    #[arg(long, env = "WORKER_PREFETCH", value_parser = clap::value_parser!(u16).range(1..))]
-    pub prefetch: Option<u16>,
-    /// Threads parsing pages at once (default: the number of cores).
-    #[arg(long, env = "WORKER_PARSE_THREADS")]
-    pub parse_threads: Option<usize>,
-    /// Total time for one fetch, in seconds.
-    #[arg(long, env = "WORKER_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub timeout_secs: u64,
-    /// Redirects followed before a fetch fails.
-    #[arg(long, env = "WORKER_MAX_REDIRECTS", default_value_t = 5)]
-    pub max_redirects: usize,
-    /// Largest page body read, in bytes.
-    #[arg(long, env = "WORKER_MAX_BODY_BYTES", default_value_t = 5 * 1024 * 1024, value_parser = parse_body_bytes)]
-    pub max_body_bytes: usize,
-    /// Retries of a transient fetch failure (timeout, connection error, 5xx, 429)
-    /// before it is recorded as failed.
-    #[arg(long, env = "WORKER_MAX_RETRIES", default_value_t = 3)]
-    pub max_retries: u32,
-    /// First retry delay in milliseconds; doubles each retry, plus jitter
-    /// (a 429's Retry-After wins).
-    #[arg(long, env = "WORKER_RETRY_BASE_MS", default_value_t = 1000)]
-    pub retry_base_ms: u64,
-    /// The User-Agent header sent with every fetch.
-    #[arg(long, env = "WORKER_USER_AGENT", default_value = concat!("crawlq/", env!("CARGO_PKG_VERSION"), " (+https://github.com/crawlq/crawlq)"))]
-    pub user_agent: String,
-    /// Longest wait, in milliseconds, for a completion to share a broker
-    /// message with others (only while other tasks are being fetched or
-    /// parsed; 0: no wait).
-    #[arg(long, env = "WORKER_BATCH_LINGER_MS", default_value_t = 20)]
-    pub batch_linger_ms: u64,
-    /// Let fetches reach private, loopback and other non-public addresses:
-    /// with no value, all of them; with HOST:PORT (repeatable), that target
-    /// only. Off by default: the SSRF guard refuses them.
-    #[arg(
-        long,
-        env = "WORKER_ALLOW_PRIVATE",
-        value_name = "HOST:PORT",
-        num_args = 0..=1,
-        default_missing_value = "all",
-        value_delimiter = ','
-    )]
-    pub allow_private: Vec<String>,
-}
-
-impl WorkerConfig {
-    /// Fetches in flight: as configured, or 32 per core.
-    pub fn concurrency(&self) -> usize {
-        self.concurrency.map_or_else(|| 32 * cores(), usize::from)
-    }
-
-    /// Task messages held unacknowledged: as configured, or half the
-    /// concurrency (at least 8).
-    pub fn prefetch(&self) -> usize {
-        self.prefetch
-            .map_or_else(|| (self.concurrency() / 2).max(8), usize::from)
-    }
-}
-
-/// The machine's cores (2 when unknown).
-pub(crate) fn cores() -> usize {
-    std::thread::available_parallelism().map_or(2, usize::from)
-}
 
 /// Consumes tasks until `shutdown`, then lets in-flight tasks finish and ack.
 pub async fn run(
@@ -221,260 +158,6 @@ impl Worker {
             me: me.clone(),
         });
         Ok(Self { tasks })
-    }
-}
-
-impl Tasks {
-    /// The compiled extractor for a crawl's rules, compiled once per process.
-    fn extractor(&self, rules: &Rules) -> Result<Arc<Extractor>, String> {
-        let key = (
-            rules.tag_selector.clone(),
-            rules.link_pattern.clone(),
-            rules.allow_hosts.clone(),
-        );
-        let mut cache = self
-            .extractors
-            .lock()
-            .map_err(|_| "extractor cache poisoned".to_owned())?;
-        if let Some(extractor) = cache.get(&key) {
-            return Ok(extractor.clone());
-        }
-        let extractor = Arc::new(Extractor::new(rules).map_err(|e| e.to_string())?);
-        if cache.len() >= EXTRACTOR_CACHE {
-            cache.clear();
-        }
-        cache.insert(key, extractor.clone());
-        Ok(extractor)
-    }
-
-    /// Fetches and parses; returns the result, for a transient failure how
-    /// long the server asked to wait (if it said), and how the host is paced.
-    /// A lane held for the fetch alone (`lease`, not durable) is given back
-    /// as soon as the response is in.
-    async fn scrape(
-        &self,
-        task: &Task,
-        lease: Option<&Lease>,
-    ) -> (PageResult, Option<Retry>, Pace) {
-        let _busy = self.completions.busy();
-        let _in_flight = telemetry::InFlight::start();
-        let started = Instant::now();
-        let fetched = self.fetch(task).await;
-        telemetry::fetched(
-            started.elapsed(),
-            fetched.as_ref().ok().map(|(_, page)| page.html.len()),
-        );
-        let pace = fetched
-            .as_ref()
-            .err()
-            .map_or(Pace::Normal, |failure| failure.pace);
-        if let Some(lease) = lease.filter(|lease| !lease.durable) {
-            self.release(lease.clone(), pace).await;
-        }
-        let outcome = match fetched {
-            Ok((extractor, page)) => match self.keeps_page(task, &page.final_url).await {
-                Ok(()) => self.extract(extractor, page).await,
-                Err(failure) => Err(failure),
-            },
-            Err(failure) => Err(failure),
-        };
-        let mut retry = None;
-        let mut result = PageResult {
-            elapsed_ms: started.elapsed().as_millis() as u64,
-            ..failed_result(task, String::new())
-        };
-        match outcome {
-            Ok((final_url, page)) => {
-                result.outcome = Outcome::Done;
-                result.status = Some(200);
-                result.error = None;
-                result.final_url = (final_url.as_str() != task.url).then(|| final_url.into());
-                result.title = page.title;
-                result.tags = page.tags;
-                result.links = page.links;
-                result.links_dropped = page.links_dropped;
-                result.tags_dropped = page.tags_dropped;
-                if page.links_dropped > 0 {
-                    warn!(url = %task.url, dropped = page.links_dropped, "links past the per-page cap not followed");
-                }
-                if page.tags_dropped > 0 {
-                    warn!(url = %task.url, dropped = page.tags_dropped, "tag elements too long or past the per-page cap not counted");
-                }
-            }
-            Err(failure) => {
-                result.status = failure.status;
-                result.error = Some(failure.reason);
-                retry = failure.retry;
-            }
-        }
-        (result, retry, pace)
-    }
-
-    /// When a transient failure is worth another try: the delay before it
-    /// (exponential from `--retry-base-ms`, with jitter, or the server's
-    /// Retry-After), or `None` once `--max-retries` are spent.
-    fn retry_delay(&self, task: &Task, retry: Option<Retry>) -> Option<Duration> {
-        let Retry { after, .. } = retry?;
-        if task.attempt >= self.max_retries {
-            return None;
-        }
-        let backoff = self.retry_base.saturating_mul(1 << task.attempt.min(16));
-        let jitter = backoff.mul_f64(rand::random::<f64>() * 0.5);
-        Some(after.unwrap_or(backoff + jitter).min(MAX_RETRY_DELAY))
-    }
-
-    /// Fetches the page with the crawl's extractor's hosts as the redirect bound.
-    async fn fetch(&self, task: &Task) -> Result<(Arc<Extractor>, Page), Failure> {
-        let extractor = self
-            .extractor(&task.rules)
-            .map_err(Failure::without_status)?;
-        let page = self
-            .fetcher
-            .fetch(&task.url, extractor.hosts())
-            .await
-            .map_err(Failure::from)?;
-        Ok((extractor, page))
-    }
-
-    /// Whether this task keeps the page its redirects led to: a page reached
-    /// by several URLs counts once, under its own URL when the crawl has it
-    /// as a task, else under the first task that landed on it.
-    async fn keeps_page(&self, task: &Task, landed: &Url) -> Result<(), Failure> {
-        if landed.fragment().is_none() && landed.as_str() == task.url {
-            // No redirect: every page but a few.
-            return Ok(());
-        }
-        let mut landed = landed.clone();
-        landed.set_fragment(None);
-        if landed.as_str() == task.url {
-            return Ok(());
-        }
-        // Where redirects lead counts as the link rule counts a link: its
-        // canonical URL, query and fragment dropped.
-        landed.set_query(None);
-        let final_id = message::task_id(task.crawl_id, landed.as_str());
-        match self
-            .store
-            .claim_final(task.crawl_id, final_id, task.task_id)
-            .await
-        {
-            Ok(Some(keeper)) if keeper != task.task_id => Err(Failure {
-                status: Some(200),
-                reason: REDIRECTED_TO_A_COUNTED_PAGE.to_owned(),
-                retry: None,
-                pace: Pace::Normal,
-            }),
-            Ok(_) => Ok(()),
-            // Not known yet whose page it is: try again later.
-            Err(error) => Err(Failure {
-                status: None,
-                reason: format!("store unavailable: {error}"),
-                retry: Some(Retry {
-                    after: None,
-                    reason: "store",
-                }),
-                pace: Pace::Normal,
-            }),
-        }
-    }
-
-    /// Parses a fetched page on the bounded blocking pool.
-    async fn extract(
-        &self,
-        extractor: Arc<Extractor>,
-        page: Page,
-    ) -> Result<(Url, Extracted), Failure> {
-        let _slot = self
-            .slots
-            .parse
-            .acquire()
-            .await
-            .map_err(|_| Failure::without_status("parse pool closed".into()))?;
-        let base = page.final_url.clone();
-        // html5ever's tree is not Send: parse on a blocking thread, hand back owned data.
-        let extracted = tokio::task::spawn_blocking(move || extractor.extract(&page.html, &base))
-            .await
-            .map_err(|e| Failure::without_status(format!("parser crashed: {e}")))?
-            // The same page would fail the same way: not retried.
-            .map_err(|e| Failure {
-                status: Some(200),
-                reason: e.to_string(),
-                retry: None,
-                pace: Pace::Normal,
-            })?;
-        Ok((page.final_url, extracted))
-    }
-}
-
-/// The reason recorded for a task whose redirects led to a page the crawl
-/// counts under another task (its own URL's, or the first to land on it).
-pub const REDIRECTED_TO_A_COUNTED_PAGE: &str =
-    "redirects to a page the crawl counts under another URL";
-
-/// Longest wait before a retry, whatever the server asks.
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
-
-/// A transient failure: worth trying again, after `after` if the server said.
-#[derive(Debug, Clone, Copy)]
-struct Retry {
-    after: Option<Duration>,
-    /// Why, as the retries metric labels it.
-    reason: &'static str,
-}
-
-/// A failed fetch or parse, as recorded in the result.
-struct Failure {
-    status: Option<u16>,
-    reason: String,
-    retry: Option<Retry>,
-    /// How the failure paces the host.
-    pace: Pace,
-}
-
-impl Failure {
-    fn without_status(reason: String) -> Self {
-        Self {
-            status: None,
-            reason,
-            retry: None,
-            pace: Pace::Unused,
-        }
-    }
-}
-
-impl From<FetchError> for Failure {
-    fn from(error: FetchError) -> Self {
-        Self {
-            status: error.status(),
-            reason: error.to_string(),
-            retry: error.is_transient().then(|| Retry {
-                after: error.retry_after(),
-                reason: error.kind(),
-            }),
-            pace: polite::pace_of(&error),
-        }
-    }
-}
-
-/// A failed result of `task` for `reason`, with no status, to be filled in.
-fn failed_result(task: &Task, reason: String) -> PageResult {
-    PageResult {
-        crawl_id: task.crawl_id,
-        task_id: task.task_id,
-        url: task.url.clone(),
-        final_url: None,
-        depth: task.depth,
-        outcome: Outcome::Failed,
-        status: None,
-        title: None,
-        tags: Vec::new(),
-        links: Vec::new(),
-        links_dropped: 0,
-        tags_dropped: 0,
-        error: Some(reason),
-        fetched_at_ms: now_ms(),
-        elapsed_ms: 0,
-        attempts: task.attempt + 1,
     }
 }
 
@@ -701,16 +384,4 @@ impl Tasks {
             }
         }
     }
-}
-
-/// `--max-body-bytes`: from 1 KiB (smaller than any page's head) to 1 GiB.
-fn parse_body_bytes(text: &str) -> Result<usize, String> {
-    let bytes: usize = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{text}' is not a number of bytes"))?;
-    if !(1024..=1 << 30).contains(&bytes) {
-        return Err("give a number of bytes from 1024 to 1073741824".into());
-    }
-    Ok(bytes)
 }

@@ -24,7 +24,7 @@ fn declared_env_names() -> Vec<String> {
     for file in [
         "core/src/cli.rs",
         "core/src/telemetry.rs",
-        "services/src/worker/mod.rs",
+        "services/src/worker/config.rs",
         "services/src/aggregator.rs",
         "producer/src/lib.rs",
     ] {
