@@ -26,7 +26,7 @@ fn declared_env_names() -> Vec<String> {
         "core/src/telemetry.rs",
         "services/src/worker/config.rs",
         "services/src/aggregator.rs",
-        "producer/src/lib.rs",
+        "producer/src/args.rs",
     ] {
         let text = std::fs::read_to_string(root().join(file)).unwrap();
         for part in text.split("env = \"").skip(1) {
