@@ -326,7 +326,6 @@ async fn heartbeats(
     store: std::sync::Arc<crate::redis::RedisStore>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
-    let started = std::time::Instant::now();
     let mut beat = crate::report::Heartbeat {
         id: uuid::Uuid::new_v4().to_string(),
         role: role.to_owned(),
@@ -341,20 +340,15 @@ async fn heartbeats(
         applied: 0,
         per_sec: 0.0,
     };
-    let mut last = (started, 0);
+    let mut last = (std::time::Instant::now(), 0);
     loop {
         let now = crate::telemetry::activity().snapshot();
         let count = if role == "aggregator" {
             now.applied
         } else {
-            now.done + now.failed
+            now.pages()
         };
-        let secs = last.0.elapsed().as_secs_f64();
-        beat.per_sec = if secs > 0.0 {
-            count.saturating_sub(last.1) as f64 / secs
-        } else {
-            0.0
-        };
+        beat.per_sec = crate::telemetry::per_sec(last.1, count, last.0.elapsed());
         last = (std::time::Instant::now(), count);
         beat.seen_ms = crate::clock::now_ms();
         (beat.done, beat.failed, beat.retries) = (now.done, now.failed, now.retries);

@@ -71,7 +71,7 @@ pub struct Activity {
     pub failed: AtomicU64,
     /// Fetches to be retried later.
     pub retries: AtomicU64,
-    /// Fetches in flight now.
+    /// Tasks being fetched or parsed now ([`InFlight`]).
     pub in_flight: AtomicU64,
     /// Completions applied (first time only).
     pub applied: AtomicU64,
@@ -106,6 +106,11 @@ impl Activity {
 }
 
 impl Snapshot {
+    /// Pages stored, done or failed.
+    pub fn pages(&self) -> u64 {
+        self.done + self.failed
+    }
+
     /// Whether anything happened between `earlier` and this, or is happening.
     pub fn busy_since(&self, earlier: &Snapshot) -> bool {
         self.in_flight > 0
@@ -116,6 +121,17 @@ impl Snapshot {
                 in_flight: 0,
                 ..*earlier
             }
+    }
+}
+
+/// How many per second a count went up from `from` to `to` over `elapsed`
+/// (0 over no time).
+pub fn per_sec(from: u64, to: u64, elapsed: Duration) -> f64 {
+    let secs = elapsed.as_secs_f64();
+    if secs > 0.0 {
+        to.saturating_sub(from) as f64 / secs
+    } else {
+        0.0
     }
 }
 
@@ -152,7 +168,9 @@ pub fn fetched(elapsed: Duration, body_bytes: Option<usize>) {
     }
 }
 
-/// Counts a fetch as in flight while it lives.
+/// Counts a task as in flight (being fetched or parsed) while it lives: the
+/// `crawlq_fetches_in_flight` gauge, the progress lines, and the worker's
+/// completion batches, which linger only while some task is.
 #[must_use]
 pub struct InFlight(());
 
@@ -256,7 +274,7 @@ fn describe() {
     );
     describe_gauge!(
         "crawlq_fetches_in_flight",
-        "Fetches in flight in this process."
+        "Pages being fetched or parsed in this process."
     );
     describe_counter!(
         "crawlq_retries_total",
@@ -359,13 +377,13 @@ pub async fn log_activity(role: &'static str, every: Duration, shutdown: Cancell
         }
         let now = activity().snapshot();
         if now.busy_since(&last) {
-            let secs = since.elapsed().as_secs_f64().max(0.001);
-            let pages = (now.done + now.failed).saturating_sub(last.done + last.failed);
-            let applied = now.applied.saturating_sub(last.applied);
+            let elapsed = since.elapsed();
+            let pages = per_sec(last.pages(), now.pages(), elapsed);
+            let applied = per_sec(last.applied, now.applied, elapsed);
             info!(
                 role,
-                pages_per_sec = %format_args!("{:.1}", pages as f64 / secs),
-                applied_per_sec = %format_args!("{:.1}", applied as f64 / secs),
+                pages_per_sec = %format_args!("{pages:.1}"),
+                applied_per_sec = %format_args!("{applied:.1}"),
                 done = now.done - last.done,
                 failed = now.failed - last.failed,
                 retries = now.retries - last.retries,
@@ -394,6 +412,13 @@ mod tests {
         let counted = Snapshot { done: 3, ..idle };
         assert!(counted.busy_since(&idle));
         assert!(!counted.busy_since(&counted));
+    }
+
+    #[test]
+    fn per_sec_is_the_rise_over_the_time_and_nothing_over_no_time() {
+        assert_eq!(per_sec(10, 40, Duration::from_secs(2)), 15.0);
+        assert_eq!(per_sec(40, 10, Duration::from_secs(2)), 0.0);
+        assert_eq!(per_sec(0, 5, Duration::ZERO), 0.0);
     }
 
     #[test]

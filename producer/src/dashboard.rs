@@ -28,6 +28,7 @@ use crawlq_core::message::PageResult;
 use crawlq_core::redis::RedisStore;
 use crawlq_core::report::{CrawlState, PageRecord, TaskState};
 use crawlq_core::store::Store;
+use crawlq_core::telemetry;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -216,13 +217,8 @@ impl Dashboard {
             .iter()
             .zip(series.iter().skip(1))
             .map(|(&(t0, p0), &(t1, p1))| {
-                let secs = t1.saturating_sub(t0) as f64 / 1000.0;
-                let rate = if secs > 0.0 {
-                    p1.saturating_sub(p0) as f64 / secs
-                } else {
-                    0.0
-                };
-                (t1, rate)
+                let elapsed = Duration::from_millis(t1.saturating_sub(t0));
+                (t1, telemetry::per_sec(p0, p1, elapsed))
             })
             .collect()
     }

@@ -9,12 +9,13 @@
 //! that carries its completion before it acks its task.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crawlq_core::message::{self, Completion};
 use crawlq_core::retry::Transient;
 use crawlq_core::store::{Store, StoreError};
+use crawlq_core::telemetry;
 use crawlq_core::transport::{self, Transport, TransportError};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -57,16 +58,6 @@ struct Pending {
 /// Hands completions to the task that publishes them in batches.
 pub struct CompletionSender {
     queue: mpsc::UnboundedSender<Pending>,
-    busy: Arc<AtomicUsize>,
-}
-
-/// Counts a task as being fetched or parsed while it lives.
-pub struct Busy(Arc<AtomicUsize>);
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 impl CompletionSender {
@@ -79,22 +70,8 @@ impl CompletionSender {
     ) -> anyhow::Result<Self> {
         let runtime = tokio::runtime::Handle::try_current()?;
         let (queue, pending) = mpsc::unbounded_channel();
-        let busy = Arc::new(AtomicUsize::new(0));
-        runtime.spawn(publish_batches(
-            transport,
-            store,
-            pending,
-            linger,
-            Arc::clone(&busy),
-        ));
-        Ok(Self { queue, busy })
-    }
-
-    /// Records a task as being fetched or parsed until the returned guard
-    /// drops: a batch waits for more completions only while some task is.
-    pub fn busy(&self) -> Busy {
-        self.busy.fetch_add(1, Ordering::Relaxed);
-        Busy(Arc::clone(&self.busy))
+        runtime.spawn(publish_batches(transport, store, pending, linger));
+        Ok(Self { queue })
     }
 
     /// Stores `completion`'s result and publishes it in the next batch;
@@ -116,14 +93,15 @@ async fn publish_batches(
     store: Arc<dyn Store>,
     mut pending: mpsc::UnboundedReceiver<Pending>,
     linger: Duration,
-    busy: Arc<AtomicUsize>,
 ) {
     let mut ready = Vec::with_capacity(MAX_BATCH);
     while pending.recv_many(&mut ready, MAX_BATCH).await > 0 {
-        // Wait only while more completions are on their way, and never past
-        // the linger time.
+        // Wait only while more completions are on their way (pages being
+        // fetched or parsed in this process: `telemetry::InFlight`), and
+        // never past the linger time.
         let deadline = tokio::time::Instant::now() + linger;
-        while ready.len() < MAX_BATCH && busy.load(Ordering::Relaxed) > 0 {
+        let busy = || telemetry::activity().in_flight.load(Ordering::Relaxed) > 0;
+        while ready.len() < MAX_BATCH && busy() {
             let room = MAX_BATCH - ready.len();
             match tokio::time::timeout_at(deadline, pending.recv_many(&mut ready, room)).await {
                 Ok(0) | Err(_) => break,

@@ -13,7 +13,7 @@
 //! - [`guard`]: the SSRF guard (no private, loopback or link-local targets).
 //! - `polite`: fleet-wide per-host lanes, robots.txt, queued tasks run at their time.
 //! - `slots`: the concurrency model (messages starting, prefetch, fetch and
-//!   parse slots, busy), in one doc comment.
+//!   parse slots, in flight), in one doc comment.
 //! - `config`: the worker's flags ([`WorkerConfig`]).
 //! - `scrape`: one task's page: fetch, redirect check, parse, failure classes.
 //! - this file: the per-task handler, retries and completions, and [`run`].

@@ -36,7 +36,6 @@ impl Tasks {
         task: &Task,
         lease: Option<&Lease>,
     ) -> (PageResult, Option<Retry>, Pace) {
-        let _busy = self.completions.busy();
         let _in_flight = telemetry::InFlight::start();
         let started = Instant::now();
         let fetched = self.fetch(task).await;

@@ -18,9 +18,10 @@
 //! - **Parse slots** (`--parse-threads`, default one per core) bound the
 //!   pages parsed at once on tokio's blocking threads; parsing is the
 //!   worker's CPU-bound step.
-//! - **Busy** (`batch.rs`) counts the tasks being fetched or parsed: a
-//!   completion batch waits for more completions (up to the linger time)
-//!   only while some are.
+//! - **In flight** (`crawlq_core::telemetry::InFlight`) counts the tasks
+//!   being fetched or parsed in this process, for the metrics and logs; a
+//!   completion batch (`batch.rs`) waits for more completions (up to the
+//!   linger time) only while some are.
 //!
 //! Per-host limits across the fleet (lanes, delays) come on top, from
 //! Redis (`polite.rs`); they hold no slot of this process while a task
