@@ -26,7 +26,7 @@ use axum::routing::get;
 use crawlq_core::amqp::Amqp;
 use crawlq_core::message::PageResult;
 use crawlq_core::redis::RedisStore;
-use crawlq_core::report::{CrawlState, PageRecord, TaskState};
+use crawlq_core::report::{self, CrawlState, PageRecord, TaskState};
 use crawlq_core::store::Store;
 use crawlq_core::telemetry;
 use serde_json::{Value, json};
@@ -54,7 +54,7 @@ type Samples = Arc<Mutex<HashMap<Uuid, VecDeque<(u64, u64)>>>>;
 const RECENT_FAILURES: usize = 10;
 
 /// A crawl's failures: pages by reason, and the latest few.
-#[derive(Clone, Default, serde::Serialize)]
+#[derive(Clone)]
 struct Failures {
     by_reason: BTreeMap<String, u64>,
     recent: Vec<Value>,
@@ -155,11 +155,8 @@ async fn crawl(
         .await?
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no crawl {crawl_id}")))?;
     let tally = dash.store.tally(crawl_id).await?;
-    let mut top: Vec<(&String, &u64)> = tally.iter().collect();
-    top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    let top_tags: Vec<Value> = top
+    let top_tags: Vec<Value> = report::top_tags(&tally, TOP_TAGS)
         .into_iter()
-        .take(TOP_TAGS)
         .map(|(tag, count)| json!({ "tag": tag, "count": count }))
         .collect();
     let failures = dash.failures(crawl_id, status.failed).await?;
@@ -247,20 +244,13 @@ impl Dashboard {
 
 /// Failed pages by reason (as the report counts them), and the latest few.
 fn failures_of(pages: &[PageRecord]) -> Failures {
-    let mut failures = Failures::default();
-    let mut failed: Vec<(&PageRecord, &PageResult)> = Vec::new();
-    for page in pages.iter().filter(|page| page.state == TaskState::Failed) {
-        let reason = page.result.as_ref().and_then(|r| r.error.clone());
-        *failures
-            .by_reason
-            .entry(reason.unwrap_or_else(|| "unknown".into()))
-            .or_insert(0) += 1;
-        if let Some(result) = &page.result {
-            failed.push((page, result));
-        }
-    }
+    let mut failed: Vec<(&PageRecord, &PageResult)> = pages
+        .iter()
+        .filter(|page| page.state == TaskState::Failed)
+        .filter_map(|page| Some((page, page.result.as_ref()?)))
+        .collect();
     failed.sort_by_key(|(_, result)| std::cmp::Reverse(result.fetched_at_ms));
-    failures.recent = failed
+    let recent = failed
         .into_iter()
         .take(RECENT_FAILURES)
         .map(|(page, result)| {
@@ -272,5 +262,8 @@ fn failures_of(pages: &[PageRecord]) -> Failures {
             })
         })
         .collect();
-    failures
+    Failures {
+        by_reason: report::failures_by_reason(pages),
+        recent,
+    }
 }

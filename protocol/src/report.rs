@@ -533,6 +533,29 @@ pub fn settle_depths(pages: &mut [PageRecord]) {
     }
 }
 
+/// The `n` most common tags of a tally, most common first, ties by name.
+pub fn top_tags(tally: &BTreeMap<String, u64>, n: usize) -> Vec<(&str, u64)> {
+    let mut tags: Vec<(&str, u64)> = tally
+        .iter()
+        .map(|(tag, count)| (tag.as_str(), *count))
+        .collect();
+    tags.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    tags.truncate(n);
+    tags
+}
+
+/// Failed pages by their reason (`unknown` when none was recorded).
+pub fn failures_by_reason(records: &[PageRecord]) -> BTreeMap<String, u64> {
+    let mut failures = BTreeMap::new();
+    for record in records.iter().filter(|r| r.state == TaskState::Failed) {
+        let reason = record.result.as_ref().and_then(|r| r.error.clone());
+        *failures
+            .entry(reason.unwrap_or_else(|| "unknown".into()))
+            .or_insert(0) += 1;
+    }
+    failures
+}
+
 impl Report {
     /// Assembles a report from a crawl's status, tally and pages.
     pub fn build(
@@ -540,7 +563,6 @@ impl Report {
         tag_counts: BTreeMap<String, u64>,
         records: &[PageRecord],
     ) -> Self {
-        let mut failures = BTreeMap::new();
         let pages = records
             .iter()
             .map(|record| {
@@ -548,10 +570,6 @@ impl Report {
                     Some(r) => (r.status, r.title.clone(), r.tags.clone(), r.error.clone()),
                     None => (None, None, Vec::new(), None),
                 };
-                if record.state == TaskState::Failed {
-                    let reason = error.clone().unwrap_or_else(|| "unknown".into());
-                    *failures.entry(reason).or_insert(0) += 1;
-                }
                 PageEntry {
                     url: record.url.clone(),
                     task_id: record.task_id,
@@ -567,21 +585,14 @@ impl Report {
         Self {
             status,
             tag_counts,
-            failures,
+            failures: failures_by_reason(records),
             pages,
         }
     }
 
     /// The `n` most common tags, most common first, ties by name.
     pub fn top_tags(&self, n: usize) -> Vec<(&str, u64)> {
-        let mut tags: Vec<(&str, u64)> = self
-            .tag_counts
-            .iter()
-            .map(|(tag, count)| (tag.as_str(), *count))
-            .collect();
-        tags.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        tags.truncate(n);
-        tags
+        top_tags(&self.tag_counts, n)
     }
 
     /// The human-readable report: top tags, totals, failures by reason.
