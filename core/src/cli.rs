@@ -221,8 +221,28 @@ pub fn usage_line(error: &clap::Error) -> String {
     crate::display::printable(&format!("{first}{tip} (see --help)")).into_owned()
 }
 
-/// Parses a service's command line: help and version are printed as clap
-/// prints them (exit 0); a usage error is one line on stderr (exit 2).
+/// What a binary does with a clap error: help and version are printed as
+/// clap prints them (exit 0; help for a missing subcommand exits 2); a usage
+/// error is one line on stderr, `NAME: error: ...` (exit 2).
+pub fn usage_exit(name: &str, error: &clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = error.print();
+            std::process::ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = error.print();
+            std::process::ExitCode::from(2)
+        }
+        _ => {
+            eprintln!("{name}: error: {}", usage_line(error));
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+/// Parses a service's command line ([`usage_exit`] on an error).
 fn parse_service<C: Args + clap::FromArgMatches>(
     name: &'static str,
     about: &'static str,
@@ -235,16 +255,7 @@ fn parse_service<C: Args + clap::FromArgMatches>(
         .try_get_matches();
     matches
         .and_then(|matches| ServiceCli::<C>::from_arg_matches(&matches))
-        .map_err(|error| match error.kind() {
-            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                let _ = error.print();
-                std::process::ExitCode::SUCCESS
-            }
-            _ => {
-                eprintln!("{name}: error: {}", usage_line(&error));
-                std::process::ExitCode::from(2)
-            }
-        })
+        .map_err(|error| usage_exit(name, &error))
 }
 
 /// The command line of a service (worker, aggregator): the connection,

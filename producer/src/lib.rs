@@ -431,8 +431,3 @@ fn render_task(view: &TaskView) -> String {
     }
     out
 }
-
-/// A clap usage error on one line (see [`crawlq_core::cli::usage_line`]).
-pub fn usage_line(error: &clap::Error) -> String {
-    crawlq_core::cli::usage_line(error)
-}

@@ -37,22 +37,5 @@ fn parse() -> Result<Cli, ExitCode> {
         producer::check_local_only(&matches)?;
         Cli::from_arg_matches(&matches)
     });
-    parsed.map_err(|error| {
-        use clap::error::ErrorKind;
-        match error.kind() {
-            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-                let _ = error.print();
-                Exit::Ok.into()
-            }
-            // No subcommand: the help, and a usage error's code.
-            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-                let _ = error.print();
-                Exit::BadInput.into()
-            }
-            _ => {
-                eprintln!("producer: error: {}", producer::usage_line(&error));
-                Exit::BadInput.into()
-            }
-        }
-    })
+    parsed.map_err(|error| cli::usage_exit("producer", &error))
 }
