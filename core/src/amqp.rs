@@ -232,7 +232,7 @@ impl Amqp {
     ) -> Result<Vec<DeadLetter>, TransportError> {
         let live = self.live().await?;
         let channel = live.connection.create_channel().await.map_err(broker)?;
-        let waiting = self.dead_count(&channel).await?;
+        let waiting = count(&channel, &self.names.dead).await?;
         let mut listed = Vec::new();
         let mut keep = Vec::new();
         for _ in 0..waiting {
@@ -275,11 +275,6 @@ impl Amqp {
         }
         let _ = channel.close(200, "done".into()).await;
         Ok(listed)
-    }
-
-    /// Messages on the dead-letter queue now.
-    async fn dead_count(&self, channel: &Channel) -> Result<u32, TransportError> {
-        count(channel, &self.names.dead).await
     }
 
     /// Messages ready in the task, completion and dead-letter queues now
