@@ -267,6 +267,24 @@ mod tests {
     }
 
     #[test]
+    fn names_in_any_case_and_unknown_names_stream() {
+        // Names are read from the page in place; upper case and custom
+        // elements take lol_html's reading; end tags match in any case.
+        let page = both(
+            "<TITLE>t</Title><DIV><P>a <A CLASS=post-tag HREF=/questions/3/x>Py</A></p></Div>\
+             <my-el><Span>s</SPAN></my-el><x-Y\t><a class=post-tag>go</a></X-y ><svg><foreignObject>\
+             </foreignObject></svg>",
+        );
+        assert_eq!(page.tags, ["Py", "go"]);
+        assert_eq!(page.links, ["https://stackoverflow.com/questions/3/x"]);
+        // An element closed by another's end tag: the tree decides.
+        let base = Url::parse("https://stackoverflow.com/").unwrap();
+        let html = "<div><b><span>x</b><a class=post-tag>t</a></div>";
+        assert_eq!(extractor().extract_stream(html, &base), None);
+        assert_eq!(extractor().extract(html, &base).unwrap().tags, ["t"]);
+    }
+
+    #[test]
     fn the_tree_takes_over_where_streaming_cannot_be_sure() {
         let base = Url::parse("https://stackoverflow.com/").unwrap();
         // An <a> closed by the next <a> (no end tag of its own): the tree decides.

@@ -57,7 +57,6 @@ const MAX_RAW_TEXT: usize = 64 * 1024;
 pub(super) struct StreamSelectors {
     any: lol_html::Selector,
     title: lol_html::Selector,
-    anchors: lol_html::Selector,
     tags: lol_html::Selector,
     /// What the tag selector reads.
     reads: Reads,
@@ -78,7 +77,6 @@ impl StreamSelectors {
         Some(Self {
             any: "*".parse().ok()?,
             title: "title".parse().ok()?,
-            anchors: "a[href]".parse().ok()?,
             tags: tag_selector.parse().ok()?,
             reads,
         })
@@ -172,9 +170,10 @@ impl Extractor {
             extractor: self,
             selectors,
             base,
+            html,
             walk: Rc::default(),
         }
-        .run(html)
+        .run()
     }
 }
 
@@ -185,6 +184,8 @@ struct Pass<'a> {
     extractor: &'a Extractor,
     selectors: &'a StreamSelectors,
     base: &'a Url,
+    /// The page: element names are read from it, not copied out of lol_html.
+    html: &'a str,
     walk: Rc<RefCell<Walk>>,
 }
 
@@ -192,9 +193,10 @@ struct Pass<'a> {
 type Handlers<'a> = (Cow<'a, lol_html::Selector>, ElementContentHandlers<'a>);
 
 impl<'a> Pass<'a> {
-    fn run(self, html: &str) -> Result<Extracted, String> {
+    fn run(self) -> Result<Extracted, String> {
+        let html = self.html;
         let settings = Settings {
-            element_content_handlers: vec![self.every(), self.title(), self.tags(), self.anchors()],
+            element_content_handlers: vec![self.every(), self.title(), self.tags()],
             strict: true,
             ..Settings::new()
         };
@@ -206,23 +208,43 @@ impl<'a> Pass<'a> {
         let walk =
             Rc::try_unwrap(self.walk).map_err(|_| "handlers outlived the rewriter".to_owned())?;
         walk.into_inner()
-            .finish()
-            .ok_or_else(|| "an element that matters was open at the end".into())
+            .finish(html)
+            .map_err(|Unsure(why)| why.into())
     }
 
     /// Every element: the stack of open elements and the rules, with an
-    /// end-tag handler for each element lol_html holds open.
+    /// end-tag handler for each element lol_html holds open; and `a[href]`,
+    /// the links the crawl's rule follows.
     fn every(&self) -> Handlers<'a> {
         let walk = Rc::clone(&self.walk);
-        let reads = &self.selectors.reads;
+        let (reads, html) = (&self.selectors.reads, self.html);
+        let (rule, base) = (&self.extractor.rule, self.base);
         let on_start = move |el: &mut Element| {
-            let opened = walk.borrow_mut().start(el, reads)?;
+            let tag = el.source_location().bytes();
+            let lowered;
+            let name = match plain_name(html, &tag, "<") {
+                Some(name) => name,
+                None => {
+                    lowered = el.tag_name();
+                    &lowered
+                }
+            };
+            let anchor = name == "a";
+            let opened = walk.borrow_mut().start(el, name, &tag, reads)?;
             if let (Some(at), Some(handlers)) = (opened, el.end_tag_handlers()) {
                 let walk = Rc::clone(&walk);
                 handlers.push(Box::new(move |end: &mut EndTag| {
-                    let tag = end.source_location().bytes();
-                    walk.borrow_mut().end(at, &end.name(), &tag)
+                    walk.borrow_mut().end(at, end.source_location().bytes())
                 }));
+            }
+            if anchor && let Some(href) = el.get_attribute("href") {
+                let mut walk = walk.borrow_mut();
+                if walk.foreign > 0 {
+                    return unsure("a link inside SVG or MathML");
+                }
+                if let Some(url) = rule.follow(base, &attribute(&href)) {
+                    walk.links.add(url.into());
+                }
             }
             Ok(())
         };
@@ -277,29 +299,6 @@ impl<'a> Pass<'a> {
                 .comments(on_comment),
         )
     }
-
-    /// `a[href]`: the links the crawl's rule follows.
-    fn anchors(&self) -> Handlers<'a> {
-        let walk = Rc::clone(&self.walk);
-        let (rule, base) = (&self.extractor.rule, self.base);
-        let on_start = move |el: &mut Element| {
-            let Some(href) = el.get_attribute("href") else {
-                return Ok(());
-            };
-            let mut walk = walk.borrow_mut();
-            if walk.foreign > 0 {
-                return unsure("a link inside SVG or MathML");
-            }
-            if let Some(url) = rule.follow(base, &attribute(&href)) {
-                walk.links.add(url.into());
-            }
-            Ok(())
-        };
-        (
-            Cow::Borrowed(&self.selectors.anchors),
-            ElementContentHandlers::default().element(on_start),
-        )
-    }
 }
 
 /// Where an element's start tag begins: its identity within one page.
@@ -326,7 +325,10 @@ impl std::error::Error for Unsure {}
 /// An element lol_html holds open.
 #[derive(Debug)]
 struct Open {
-    name: String,
+    /// Its name when the rules know it ([`kind_of`]), else "".
+    name: &'static str,
+    /// What the rules know of the name ([`kind_of`]).
+    kind: u32,
     /// Where its start tag begins.
     at: usize,
     /// Where its start tag ends.
@@ -353,6 +355,10 @@ enum Title {
 #[derive(Debug, Default)]
 struct Walk {
     open: Vec<Open>,
+    /// Each element's start and the span of the end tag that closed it, for
+    /// [`Self::finish`] to check their names match (handlers at an end cannot
+    /// borrow the page, so it is read once the pass is over).
+    ends: Vec<(usize, Range<usize>)>,
     /// A tag-selector match reported before its element's start (handler order).
     pending_match: Option<usize>,
     /// Open `<svg>`/`<math>` elements.
@@ -379,11 +385,16 @@ fn unsure<T>(why: &'static str) -> Sure<T> {
 }
 
 impl Walk {
-    /// An element starts: `Some(position)` when lol_html holds it open (its end
-    /// is to be reported to [`Self::end`]).
-    fn start(&mut self, el: &mut Element, reads: &Reads) -> Sure<Option<usize>> {
-        let name = el.tag_name();
-        if reads.may_match(&name) {
+    /// An element `name` starts, its tag spanning `tag`: `Some(position)` when
+    /// lol_html holds it open (its end is to be reported to [`Self::end`]).
+    fn start(
+        &mut self,
+        el: &mut Element,
+        name: &str,
+        tag: &Range<usize>,
+        reads: &Reads,
+    ) -> Sure<Option<usize>> {
+        if reads.may_match(name) {
             for attribute in &reads.attributes {
                 if el
                     .get_attribute(attribute)
@@ -395,10 +406,9 @@ impl Walk {
                 }
             }
         }
-        let kind = kind_of(&name);
-        self.check(&name, kind, reads)?;
-        let tag = el.source_location().bytes();
-        self.cover(&tag)?;
+        let (name, kind) = kind_of(name);
+        self.check(name, kind, reads)?;
+        self.cover(tag)?;
         if !el.can_have_content() || el.end_tag_handlers().is_none() {
             return Ok(None);
         }
@@ -406,16 +416,17 @@ impl Walk {
         if self.open.len() >= MAX_DEPTH {
             return unsure("elements nested deeper than 1,024");
         }
-        let foreign_root = self.foreign == 0 && matches!(name.as_str(), "svg" | "math");
+        let foreign_root = self.foreign == 0 && matches!(name, "svg" | "math");
         // lol_html's reading of SVG and MathML can lose elements after them
         // (a later `<title>`): the first title must come before any.
         if foreign_root && matches!(self.title, Title::Unseen) {
             return unsure("SVG or MathML before the first title");
         }
         self.foreign += usize::from(foreign_root);
-        self.marks.push(self.open.len(), &name, kind);
+        self.marks.push(self.open.len(), kind);
         self.open.push(Open {
             name,
+            kind,
             at,
             tag_end: tag.end,
             matched: false,
@@ -429,7 +440,7 @@ impl Walk {
     }
 
     /// Whether the tree treats a start tag `name` here as lol_html does.
-    fn check(&mut self, name: &str, kind: u16, reads: &Reads) -> Sure<()> {
+    fn check(&mut self, name: &str, kind: u32, reads: &Reads) -> Sure<()> {
         if self.foreign > 0 {
             return self.check_foreign(name, kind, reads);
         }
@@ -466,7 +477,12 @@ impl Walk {
         if kind & CLOSING_P != 0 && self.p_in_button_scope() {
             return unsure("a start tag that closes an open <p>");
         }
-        if is_heading(name) && self.open.last().is_some_and(|open| is_heading(&open.name)) {
+        if kind & HEADING != 0
+            && self
+                .open
+                .last()
+                .is_some_and(|open| open.kind & HEADING != 0)
+        {
             return unsure("a heading inside a heading");
         }
         match name {
@@ -490,9 +506,9 @@ impl Walk {
 
     /// A start tag inside SVG or MathML: these names break out of it, and
     /// inside an integration point the tree reads HTML again.
-    fn check_foreign(&self, name: &str, kind: u16, reads: &Reads) -> Sure<()> {
-        let parent = self.open.last().map_or("", |open| open.name.as_str());
-        if kind & BREAKS_OUT != 0 || is(parent, INTEGRATION_POINT) {
+    fn check_foreign(&self, name: &str, kind: u32, reads: &Reads) -> Sure<()> {
+        let parent = self.open.last().map_or(0, |open| open.kind);
+        if kind & BREAKS_OUT != 0 || parent & INTEGRATION_POINT != 0 {
             return unsure("HTML inside SVG or MathML");
         }
         // The tree's selectors match SVG and MathML elements by name, lol_html's do not.
@@ -511,7 +527,7 @@ impl Walk {
     fn check_table(&self, name: &str) -> Sure<()> {
         let context = self.marks.table.last(&self.open);
         let in_table = matches!(context, Some("table" | "thead" | "tbody" | "tfoot" | "tr"));
-        let top = self.open.last().map_or("", |open| open.name.as_str());
+        let top = self.open.last().map_or("", |open| open.name);
         if top == "colgroup" && name != "col" {
             return unsure("markup that ends a <colgroup> implicitly");
         }
@@ -540,7 +556,7 @@ impl Walk {
         if self.marks.select.0.is_empty() {
             return Ok(());
         }
-        let top = self.open.last().map_or("", |open| open.name.as_str());
+        let top = self.open.last().map_or("", |open| open.name);
         match name {
             "option" if top != "option" => Ok(()),
             "optgroup" if !matches!(top, "option" | "optgroup") => Ok(()),
@@ -604,7 +620,7 @@ impl Walk {
         if self.foreign > 0 {
             return unsure("a matched element inside SVG or MathML");
         }
-        if matches!(open.name.as_str(), "pre" | "listing" | "textarea") {
+        if matches!(open.name, "pre" | "listing" | "textarea") {
             return unsure("a matched element whose first newline the tree drops");
         }
         open.matched = true;
@@ -616,15 +632,16 @@ impl Walk {
     }
 
     /// The element starting at `at` ended, by the end tag `end_name`.
-    fn end(&mut self, at: usize, end_name: &str, tag: &Range<usize>) -> HandlerResult {
+    fn end(&mut self, at: usize, tag: Range<usize>) -> HandlerResult {
         let Some(open) = self.open.pop() else {
             return unsure("an end with no open element");
         };
-        self.marks.pop(self.open.len());
-        if open.at != at || open.name != end_name {
+        self.marks.pop(self.open.len(), open.kind);
+        if open.at != at {
             return unsure("an element closed by an end tag not its own");
         }
-        self.cover(tag)?;
+        self.cover(&tag)?;
+        self.ends.push((at, tag));
         self.foreign -= usize::from(open.foreign_root);
         if open.matched {
             if !self.raw.is_empty() {
@@ -701,12 +718,23 @@ impl Walk {
         Ok(())
     }
 
-    /// The answer, when every element that matters was closed.
-    fn finish(self) -> Option<Extracted> {
+    /// The answer, when every element that matters was closed, each by an
+    /// end tag of its own name (in `html`).
+    fn finish(self, html: &str) -> Result<Extracted, Unsure> {
         if self.matched.any_open() || matches!(self.title, Title::Reading(_)) {
-            return None;
+            return Err(Unsure("an element that matters was open at the end"));
         }
-        Some(Extracted {
+        let own = |(at, end): &(usize, Range<usize>)| {
+            let start = raw_name(html, *at, "<");
+            start.is_some()
+                && start
+                    .zip(raw_name(html, end.start, "</"))
+                    .is_some_and(|(s, e)| s.eq_ignore_ascii_case(e))
+        };
+        if !self.ends.iter().all(own) {
+            return Err(Unsure("an element closed by an end tag not its own"));
+        }
+        Ok(Extracted {
             title: match self.title {
                 Title::Read(title) => title,
                 _ => None,
@@ -728,13 +756,13 @@ impl Mark {
         self.0
             .last()
             .and_then(|&i| open.get(i))
-            .map(|open| open.name.as_str())
+            .map(|open| open.name)
     }
 }
 
 /// The open elements the rules ask about, each kept as it opens and closes,
 /// so no rule walks the stack (200,000 nested `<div>`s cost no more than
-/// 200,000 siblings).
+/// 200,000 siblings). Which marks keep an element is in its kind ([`kind_of`]).
 #[derive(Debug, Default)]
 struct Marks {
     head: Mark,
@@ -755,78 +783,45 @@ struct Marks {
 }
 
 impl Marks {
-    fn marks(&mut self, name: &str, kind: u16) -> [(&mut Mark, bool); 10] {
-        let stops_items = kind & SPECIAL_KIND != 0 && !matches!(name, "address" | "div" | "p");
+    /// Each mark with the kind bit of the elements it keeps.
+    fn each(&mut self) -> [(&mut Mark, u32); 10] {
         [
-            (&mut self.head, name == "head"),
-            (&mut self.select, name == "select"),
-            (&mut self.nobr, name == "nobr"),
-            (&mut self.button, name == "button"),
-            (&mut self.form, name == "form"),
-            (&mut self.a, name == "a"),
-            (
-                &mut self.table,
-                matches!(
-                    name,
-                    "table" | "thead" | "tbody" | "tfoot" | "tr" | "td" | "th" | "caption"
-                ),
-            ),
-            (
-                &mut self.p_scope,
-                matches!(
-                    name,
-                    "p" | "applet"
-                        | "caption"
-                        | "html"
-                        | "table"
-                        | "td"
-                        | "th"
-                        | "marquee"
-                        | "object"
-                        | "template"
-                        | "button"
-                ),
-            ),
-            (&mut self.li_scope, name == "li" || stops_items),
-            (
-                &mut self.dd_scope,
-                matches!(name, "dd" | "dt") || stops_items,
-            ),
+            (&mut self.head, MARK_HEAD),
+            (&mut self.select, MARK_SELECT),
+            (&mut self.nobr, MARK_NOBR),
+            (&mut self.button, MARK_BUTTON),
+            (&mut self.form, MARK_FORM),
+            (&mut self.a, MARK_A),
+            (&mut self.table, MARK_TABLE),
+            (&mut self.p_scope, MARK_P_SCOPE),
+            (&mut self.li_scope, MARK_LI_SCOPE),
+            (&mut self.dd_scope, MARK_DD_SCOPE),
         ]
     }
 
-    /// The element `name` (of `kind`) opens at index `i`.
-    fn push(&mut self, i: usize, name: &str, kind: u16) {
-        for (mark, applies) in self.marks(name, kind) {
-            if applies {
+    /// An element of `kind` opens at index `i`.
+    fn push(&mut self, i: usize, kind: u32) {
+        if kind & MARKS == 0 {
+            return;
+        }
+        for (mark, bit) in self.each() {
+            if kind & bit != 0 {
                 mark.0.push(i);
             }
         }
     }
 
-    /// The element at index `i` closes.
-    fn pop(&mut self, i: usize) {
-        for mark in [
-            &mut self.head,
-            &mut self.select,
-            &mut self.nobr,
-            &mut self.button,
-            &mut self.form,
-            &mut self.a,
-            &mut self.table,
-            &mut self.p_scope,
-            &mut self.li_scope,
-            &mut self.dd_scope,
-        ] {
-            if mark.0.last() == Some(&i) {
+    /// The element at index `i`, of `kind`, closes.
+    fn pop(&mut self, i: usize, kind: u32) {
+        if kind & MARKS == 0 {
+            return;
+        }
+        for (mark, bit) in self.each() {
+            if kind & bit != 0 && mark.0.last() == Some(&i) {
                 mark.0.pop();
             }
         }
     }
-}
-
-fn is_heading(name: &str) -> bool {
-    matches!(name, "h1" | "h2" | "h3" | "h4" | "h5" | "h6")
 }
 
 /// Newlines as the tokenizer's input stream has them: CR LF and lone CR become LF.
@@ -843,38 +838,83 @@ fn text(raw: &str, kind: TextType) -> String {
     let raw = newlines(raw);
     match kind {
         // Character references decoded; a NUL in body text is dropped.
-        TextType::Data => htmlize::unescape(raw).replace('\0', ""),
-        TextType::RCData => htmlize::unescape(raw).replace('\0', "\u{FFFD}"),
-        _ => raw.replace('\0', "\u{FFFD}"),
+        TextType::Data => without_nul(htmlize::unescape(raw), ""),
+        TextType::RCData => without_nul(htmlize::unescape(raw), "\u{FFFD}"),
+        _ => without_nul(raw, "\u{FFFD}"),
     }
 }
 
 /// An attribute value as the tree holds it.
 fn attribute(raw: &str) -> String {
-    htmlize::unescape_in(newlines(raw), htmlize::Context::Attribute).replace('\0', "\u{FFFD}")
+    without_nul(
+        htmlize::unescape_in(newlines(raw), htmlize::Context::Attribute),
+        "\u{FFFD}",
+    )
 }
 
-/// What the rules know of an element name: `INSIDE | SPECIAL_KIND | ...`.
-const INSIDE: u16 = 1;
-const UNFOLLOWED: u16 = 1 << 1;
-const IN_HEAD: u16 = 1 << 2;
-const CLOSING_P: u16 = 1 << 3;
-const SPECIAL_KIND: u16 = 1 << 4;
-const BREAKS_OUT: u16 = 1 << 5;
-const INTEGRATION_POINT: u16 = 1 << 6;
-
-/// Whether `name` is of `kind`.
-fn is(name: &str, kind: u16) -> bool {
-    kind_of(name) & kind != 0
+/// `text` with each NUL replaced by `with`, copied only when it holds one.
+fn without_nul(text: Cow<'_, str>, with: &str) -> String {
+    if text.contains('\0') {
+        text.replace('\0', with)
+    } else {
+        text.into_owned()
+    }
 }
 
-/// Every kind `name` is of: one hash lookup per element, not a scan of each
-/// list (the rules ask several questions of every element).
-fn kind_of(name: &str) -> u16 {
-    static KINDS: std::sync::LazyLock<std::collections::HashMap<&'static str, u16>> =
+/// What the rules know of an element name: `INSIDE | SPECIAL_KIND | ...`,
+/// and the [`Marks`] that keep it (`MARK_*`).
+const INSIDE: u32 = 1;
+const UNFOLLOWED: u32 = 1 << 1;
+const IN_HEAD: u32 = 1 << 2;
+const CLOSING_P: u32 = 1 << 3;
+const SPECIAL_KIND: u32 = 1 << 4;
+const BREAKS_OUT: u32 = 1 << 5;
+const INTEGRATION_POINT: u32 = 1 << 6;
+const HEADING: u32 = 1 << 7;
+const MARK_HEAD: u32 = 1 << 8;
+const MARK_SELECT: u32 = 1 << 9;
+const MARK_NOBR: u32 = 1 << 10;
+const MARK_BUTTON: u32 = 1 << 11;
+const MARK_FORM: u32 = 1 << 12;
+const MARK_A: u32 = 1 << 13;
+const MARK_TABLE: u32 = 1 << 14;
+const MARK_P_SCOPE: u32 = 1 << 15;
+const MARK_LI_SCOPE: u32 = 1 << 16;
+const MARK_DD_SCOPE: u32 = 1 << 17;
+/// Every mark's bit.
+const MARKS: u32 = MARK_HEAD
+    | MARK_SELECT
+    | MARK_NOBR
+    | MARK_BUTTON
+    | MARK_FORM
+    | MARK_A
+    | MARK_TABLE
+    | MARK_P_SCOPE
+    | MARK_LI_SCOPE
+    | MARK_DD_SCOPE;
+
+/// `name` as the rules know it ("" when they do not), and every kind it is
+/// of: one hash lookup per element (FxHash: the names are short and the
+/// table fixed), not a scan of each list (the rules ask several questions of
+/// every element).
+fn kind_of(name: &str) -> (&'static str, u32) {
+    static KINDS: std::sync::LazyLock<rustc_hash::FxHashMap<&'static str, u32>> =
         std::sync::LazyLock::new(|| {
-            let mut kinds = std::collections::HashMap::new();
+            let mut kinds = rustc_hash::FxHashMap::default();
+            let mut add = |names: &[&'static str], kind: u32| {
+                for name in names {
+                    *kinds.entry(*name).or_insert(0) |= kind;
+                }
+            };
+            // The special elements but `<address>`, `<div>` and `<p>` end the
+            // search for an open list item.
+            let stops_items: Vec<&'static str> = SPECIAL
+                .iter()
+                .copied()
+                .filter(|name| !matches!(*name, "address" | "div" | "p"))
+                .collect();
             for (list, kind) in [
+                (NAMED, 0),
                 (INSIDE_MATCH, INSIDE),
                 (NEVER, UNFOLLOWED),
                 (HEAD, IN_HEAD),
@@ -882,15 +922,71 @@ fn kind_of(name: &str) -> u16 {
                 (SPECIAL, SPECIAL_KIND),
                 (BREAKOUT, BREAKS_OUT),
                 (INTEGRATION_POINTS, INTEGRATION_POINT),
+                (&["h1", "h2", "h3", "h4", "h5", "h6"], HEADING),
+                (&["head"], MARK_HEAD),
+                (&["select"], MARK_SELECT),
+                (&["nobr"], MARK_NOBR),
+                (&["button"], MARK_BUTTON),
+                (&["form"], MARK_FORM),
+                (&["a"], MARK_A),
+                (
+                    &[
+                        "table", "thead", "tbody", "tfoot", "tr", "td", "th", "caption",
+                    ],
+                    MARK_TABLE,
+                ),
+                (
+                    &[
+                        "p", "applet", "caption", "html", "table", "td", "th", "marquee", "object",
+                        "template", "button",
+                    ],
+                    MARK_P_SCOPE,
+                ),
+                (&["li"], MARK_LI_SCOPE),
+                (&["dd", "dt"], MARK_DD_SCOPE),
+                (&stops_items, MARK_LI_SCOPE | MARK_DD_SCOPE),
             ] {
-                for name in list {
-                    *kinds.entry(*name).or_insert(0) |= kind;
-                }
+                add(list, kind);
             }
             kinds
         });
-    KINDS.get(name).copied().unwrap_or(0)
+    KINDS
+        .get_key_value(name)
+        .map_or(("", 0), |(name, kind)| (name, *kind))
 }
+
+/// The name of the tag at `at`, after its `opener` (`<` or `</`), as the
+/// source spells it: up to whitespace, `/` or `>`, where the tokenizer ends
+/// a tag name.
+fn raw_name<'h>(html: &'h str, at: usize, opener: &str) -> Option<&'h str> {
+    let source = html.get(at..)?.strip_prefix(opener)?;
+    let end = source
+        .bytes()
+        .position(|b| matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ' | b'/' | b'>'))
+        .unwrap_or(source.len());
+    source.get(..end)
+}
+
+/// The name of the tag spanning `tag`, read in place: `Some` when it is
+/// plain lowercase ASCII (letters, digits, `-`), which is then the name the
+/// tokenizer gives; `None` for any other, which lol_html's own (allocating,
+/// lowercasing) reading gives.
+fn plain_name<'h>(html: &'h str, tag: &Range<usize>, opener: &str) -> Option<&'h str> {
+    raw_name(html, tag.start, opener).filter(|name| {
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    })
+}
+
+/// Every name the rules compare an element's name with: an element keeps
+/// its name ([`Open::name`]) only when [`kind_of`]'s table holds it.
+const NAMED: &[&str] = &[
+    "a", "body", "button", "col", "colgroup", "dd", "dt", "form", "head", "html", "li", "listing",
+    "math", "nobr", "optgroup", "option", "p", "pre", "script", "style", "svg", "table", "tbody",
+    "td", "textarea", "tfoot", "th", "thead", "title", "tr",
+];
 
 /// What may start inside a matched element: inline markup the tree never
 /// closes or moves on its own when it is properly nested.
@@ -1111,6 +1207,19 @@ const SPECIAL: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_read_where_the_tokenizer_ends_them() {
+        let html = "<DIV class=x><my-el/></My-El\n>";
+        assert_eq!(raw_name(html, 0, "<"), Some("DIV"));
+        assert_eq!(plain_name(html, &(0..13), "<"), None);
+        assert_eq!(plain_name(html, &(13..21), "<"), Some("my-el"));
+        assert_eq!(raw_name(html, 21, "</"), Some("My-El"));
+        assert_eq!(raw_name(html, 21, "<"), Some(""));
+        assert_eq!(raw_name(html, 5, "<"), None);
+        assert_eq!(kind_of("li").0, "li");
+        assert_eq!(kind_of("my-el"), ("", 0));
+    }
 
     #[test]
     fn only_plain_compound_selectors_stream() {
