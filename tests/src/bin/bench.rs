@@ -827,11 +827,24 @@ async fn hostile() {
         .output()
         .await;
     let seconds = started.elapsed().as_secs_f64();
-    let report: Option<Report> = out.ok().and_then(|out| {
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let json = text.lines().skip(1).collect::<Vec<_>>().join("\n");
-        serde_json::from_str(&json).ok()
-    });
+    let report: Option<Report> = match out {
+        Ok(out) => {
+            // `--wait --json` prints one document: the report.
+            let report = serde_json::from_slice(&out.stdout);
+            if let Err(e) = &report {
+                eprintln!(
+                    "bench hostile: no report from the producer ({e}; exit {}): {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+            report.ok()
+        }
+        Err(e) => {
+            eprintln!("bench hostile: the producer did not run: {e}");
+            None
+        }
+    };
     let (done, failed) = report
         .as_ref()
         .map_or((0, 0), |r| (r.status.done, r.status.failed));
