@@ -5,9 +5,9 @@
 //!
 //! One page has one answer: the HTML standard's, which the tree engine
 //! (html5ever through scraper, [`Extractor::extract_tree`]) computes. The
-//! streaming engine (lol_html, [`Extractor::extract_stream`]) builds no tree,
-//! about a third of the cost, and answers only where it is sure to give the
-//! tree's answer; elsewhere the tree decides. Both feed the same bounded
+//! streaming engine (html5gum's tokenizer, [`Extractor::extract_stream`])
+//! builds no tree, about a third of the cost, and answers only where it is
+//! sure to give the tree's answer; elsewhere the tree decides. Both feed the same bounded
 //! collectors (`page`) in document order, so caps cut both alike. A page
 //! whose tree would take too long to build fails with [`TooComplex`].
 #[cfg(test)]
@@ -63,7 +63,7 @@ pub struct Extracted {
 #[derive(Debug, Clone)]
 pub struct Extractor {
     tree: TreeSelectors,
-    /// `None` when lol_html does not support the tag selector.
+    /// `None` when the tag selector is not a list of plain compounds.
     stream: Option<StreamSelectors>,
     rule: LinkRule,
 }
@@ -268,8 +268,7 @@ mod tests {
 
     #[test]
     fn names_in_any_case_and_unknown_names_stream() {
-        // Names are read from the page in place; upper case and custom
-        // elements take lol_html's reading; end tags match in any case.
+        // Upper and mixed case names, custom elements, end tags in any case.
         let page = both(
             "<TITLE>t</Title><DIV><P>a <A CLASS=post-tag HREF=/questions/3/x>Py</A></p></Div>\
              <my-el><Span>s</SPAN></my-el><x-Y\t><a class=post-tag>go</a></X-y ><svg><foreignObject>\
@@ -294,7 +293,7 @@ mod tests {
             extractor().extract(html, &base).unwrap().tags,
             ["one", "two"]
         );
-        // A selector lol_html does not support still works, through the tree.
+        // A selector the streaming engine does not follow still works, through the tree.
         let rules = Rules {
             tag_selector: "b + a.post-tag".into(),
             link_pattern: DEFAULT_LINK_PATTERN.into(),

@@ -1,72 +1,71 @@
-//! The streaming engine: lol_html matches the selectors while tokenizing and
-//! builds no tree (with the checks below, about two thirds of the cost of a
-//! full parse; without them it was a third, and not always right).
+//! The streaming engine: html5gum tokenizes the page (the HTML standard's
+//! tokenizer, character references decoded as the tree's are), and a stack
+//! of open elements is kept by the simplest rule (an end tag closes the
+//! innermost open element of its name; nothing closes implicitly), with the
+//! tag selector matched on each start tag. No tree is built: about a third
+//! of the tree's cost.
 //!
 //! It answers only where it is sure to give the tree's answer, and says
-//! "unsure" (`None`) otherwise, so the tree decides. Sure means: the tag
-//! selector is a list of plain compounds (type, class, id, attributes: no
-//! combinator or pseudo-class, whose match would depend on tree shape), and
-//! lol_html's stack of open elements is the tree's all along. lol_html keeps
-//! its stack simply (an end tag pops up to the nearest element of its name;
-//! nothing closes implicitly), while the standard closes and reopens elements
-//! by many rules. [`Walk`] mirrors lol_html's stack and stops at the first
+//! "unsure" otherwise, so the tree decides. Sure means: the tag selector is a
+//! list of plain compounds (type, class, id, attributes: no combinator or
+//! pseudo-class, whose match would depend on tree shape), and the simple
+//! stack is the tree's all along, while the standard closes and reopens
+//! elements by many rules. [`Walk`] keeps the stack and stops at the first
 //! place the rules could part the two:
 //!
-//! - an element closed by an end tag that is not its own;
+//! - an end tag that is not the innermost open element's, but names an
+//!   element open further out (one that names none is ignored, as the tree
+//!   ignores it, except inside a match or the title);
 //! - a start tag the standard treats specially here: one that closes an open
-//!   `<p>`, list item, heading or `<a>` (but an `<a>` directly in an `<a>`);
-//!   anything but table parts in a table outside its cells (the tree moves it
-//!   out); in a `<select>`, anything but options; forms in forms,
-//!   `<template>`, frames; markup in `<head>` that ends it; HTML inside SVG
-//!   or MathML, and SVG or MathML before the first title;
-//! - inside a matched element, anything but plain inline markup, or any
-//!   token lol_html does not report (the reported ones must cover every byte:
-//!   a stray `</h3>` in an `<h2>`, unseen by lol_html, closes both in the tree);
+//!   `<p>`, list item, heading or `<a>` (but an `<a>` directly in an `<a>`,
+//!   which both close); anything but table parts in a table outside its
+//!   cells (the tree moves it out); in a `<select>`, anything but options;
+//!   forms in forms, `<template>`, frames; markup in `<head>` that ends it;
+//!   HTML inside SVG or MathML, and SVG or MathML before the first title;
+//! - inside a matched element, anything but plain inline markup;
 //! - a matched element, the first title or a link inside SVG or MathML;
-//! - a class, id or attribute the tag selector reads holding a character
-//!   reference, NUL or CR (the tree matches the decoded value, lol_html the raw);
-//! - a text node too long to hold (64 KiB), elements nested deeper than
-//!   1,024, or a matched element or title open at the end.
+//! - a text run too long to hold (64 KiB) in a match or the title, elements
+//!   nested deeper than 1,024, or a matched element or title open at the end.
 //!
-//! Text is decoded as the tokenizer does: newlines normalised, character
-//! references by the standard's rules (htmlize), NUL dropped from text and
-//! replaced in RCDATA, raw text and attributes.
+//! The tokenizer is switched into RCDATA, RAWTEXT, script data and PLAINTEXT
+//! where the tree switches it, in HTML content. Text is taken as the tree
+//! takes it: a NUL in body text is dropped (the tokenizer already replaces
+//! one in RCDATA, raw text and attributes).
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::ops::Range;
-use std::rc::Rc;
 
-use lol_html::html_content::{Comment, Element, EndTag, TextChunk, TextType};
-use lol_html::{ElementContentHandlers, HandlerResult, HtmlRewriter, Settings};
+use html5gum::{Emitter, State, Tokenizer};
+use scraper::selector::{CssLocalName, CssString, NonTSPseudoClass, PseudoElement, Simple};
+use selectors::attr::{AttrSelectorOperation, CaseSensitivity, NamespaceConstraint};
+use selectors::parser::{ParseRelative, SelectorList};
+use selectors::{OpaqueElement, matching};
 use url::Url;
 
 use super::page::{self, Links, Matched};
 use super::{Extracted, Extractor};
+use crate::links::LinkRule;
 
-/// Deepest nesting the streaming engine follows: lol_html's end tag
-/// handlers cost in proportion to the depth (200,000 nested `<div>`s took 28 s).
+/// Deepest nesting the streaming engine follows (deeper pages are rare and
+/// are the tree's, which bounds its own work).
 const MAX_DEPTH: usize = 1024;
 
-/// Longest raw text node (or title) the streaming engine holds; past it the tree decides.
+/// Longest text run (or title) the streaming engine holds; past it the tree decides.
 const MAX_RAW_TEXT: usize = 64 * 1024;
 
 /// The compiled selectors of the streaming engine.
 #[derive(Debug, Clone)]
 pub(super) struct StreamSelectors {
-    any: lol_html::Selector,
-    title: lol_html::Selector,
-    tags: lol_html::Selector,
+    /// The tag selector, matched on each start tag's name and attributes.
+    tags: SelectorList<Simple>,
     /// What the tag selector reads.
     reads: Reads,
 }
 
-/// What a tag selector of plain compounds reads: attributes, and element
-/// names (`None` when a compound matches any name).
+/// The element names a tag selector of plain compounds may match (`None`
+/// when a compound matches any name).
 #[derive(Debug, Clone, Default)]
 struct Reads {
-    attributes: Vec<String>,
     names: Option<Vec<String>>,
 }
 
@@ -74,12 +73,29 @@ impl StreamSelectors {
     /// The streaming selectors for `tag_selector`, when streaming can be exact for it.
     pub(super) fn new(tag_selector: &str) -> Option<Self> {
         let reads = compound_reads(tag_selector)?;
-        Some(Self {
-            any: "*".parse().ok()?,
-            title: "title".parse().ok()?,
-            tags: tag_selector.parse().ok()?,
-            reads,
-        })
+        let mut parser = cssparser::Parser::new(tag_selector);
+        let tags =
+            SelectorList::parse(&scraper::selector::Parser, &mut parser, ParseRelative::No).ok()?;
+        Some(Self { tags, reads })
+    }
+
+    /// Whether the tag selector matches a start tag: as the tree's selectors
+    /// match the element it makes (same selector engine, same attributes).
+    fn matches(&self, name: &str, attributes: &[(String, String)]) -> bool {
+        let tag = Tag { name, attributes };
+        let mut caches = matching::SelectorCaches::default();
+        let mut context = matching::MatchingContext::new(
+            matching::MatchingMode::Normal,
+            None,
+            &mut caches,
+            matching::QuirksMode::NoQuirks,
+            matching::NeedsSelectorFlags::No,
+            matching::MatchingForInvalidation::No,
+        );
+        self.tags
+            .slice()
+            .iter()
+            .any(|selector| matching::matches_selector(selector, 0, None, &tag, &mut context))
     }
 }
 
@@ -92,12 +108,10 @@ impl Reads {
     }
 }
 
-/// What a list of plain compound selectors reads (`class` for `.x`, `id`
-/// for `#x`, `name` for `[name...]`, and the element names), or `None` when
-/// the selector is anything else: a combinator, a pseudo-class, an escape, a
-/// namespace.
+/// What a list of plain compound selectors may match (its element names),
+/// or `None` when the selector is anything else: a combinator, a
+/// pseudo-class, an escape, a namespace.
 fn compound_reads(selector: &str) -> Option<Reads> {
-    let mut names = BTreeSet::new();
     let mut types = Some(BTreeSet::new());
     for compound in selector.split(',') {
         let compound = compound.trim();
@@ -114,12 +128,7 @@ fn compound_reads(selector: &str) -> Option<Reads> {
         let mut chars = compound.chars();
         while let Some(c) = chars.next() {
             match c {
-                '.' => {
-                    names.insert("class".to_owned());
-                }
-                '#' => {
-                    names.insert("id".to_owned());
-                }
+                '.' | '#' => {}
                 '[' => {
                     let mut inside = String::new();
                     let mut quote = None;
@@ -133,15 +142,10 @@ fn compound_reads(selector: &str) -> Option<Reads> {
                             _ => inside.push(c),
                         }
                     }
-                    let name = inside
-                        .split(['=', '~', '^', '$', '*'])
-                        .next()?
-                        .trim()
-                        .to_ascii_lowercase();
+                    let name = inside.split(['=', '~', '^', '$', '*']).next()?.trim();
                     if name.is_empty() || name.contains(['|', ' ']) {
                         return None;
                     }
-                    names.insert(name);
                 }
                 c if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '*') => {}
                 _ => return None,
@@ -149,7 +153,6 @@ fn compound_reads(selector: &str) -> Option<Reads> {
         }
     }
     Some(Reads {
-        attributes: names.into_iter().collect(),
         names: types.map(|types| types.into_iter().collect()),
     })
 }
@@ -166,179 +169,432 @@ impl Extractor {
         let Some(selectors) = self.stream.as_ref() else {
             return Err("the tag selector is not a list of plain compounds".into());
         };
-        Pass {
-            extractor: self,
-            selectors,
-            base,
-            html,
-            walk: Rc::default(),
+        // The tree's tokenizer drops a byte order mark.
+        let html = html.strip_prefix('\u{FEFF}').unwrap_or(html);
+        let pass = Pass::new(selectors, &self.rule, base);
+        // The pass's one token is its outcome, at the end or where it is unsure.
+        match Tokenizer::new_with_emitter(html, pass).next() {
+            Some(Ok(Ok(extracted))) => Ok(extracted),
+            Some(Ok(Err(Unsure(why)))) => Err(format!(
+                "the streaming engine cannot be sure of the tree's answer: {why}"
+            )),
+            Some(Err(never)) => match never {},
+            None => Err("the tokenizer stopped before the end of the page".into()),
         }
-        .run()
     }
 }
 
-/// One streaming pass over a page: lol_html's handlers, each a thin call
-/// into the shared [`Walk`] (lol_html's handlers are closures that must
-/// share it, hence the `Rc<RefCell<..>>`).
-struct Pass<'a> {
-    extractor: &'a Extractor,
-    selectors: &'a StreamSelectors,
-    base: &'a Url,
-    /// The page: element names are read from it, not copied out of lol_html.
-    html: &'a str,
-    walk: Rc<RefCell<Walk>>,
-}
-
-/// A selector and its handlers, as lol_html's settings take them.
-type Handlers<'a> = (Cow<'a, lol_html::Selector>, ElementContentHandlers<'a>);
-
-impl<'a> Pass<'a> {
-    fn run(self) -> Result<Extracted, String> {
-        let html = self.html;
-        let settings = Settings {
-            element_content_handlers: vec![self.every(), self.title(), self.tags()],
-            strict: true,
-            ..Settings::new()
-        };
-        let mut rewriter = HtmlRewriter::new(settings, |_: &[u8]| {});
-        rewriter
-            .write(html.as_bytes())
-            .and_then(|()| rewriter.end())
-            .map_err(|e| e.to_string())?;
-        let walk =
-            Rc::try_unwrap(self.walk).map_err(|_| "handlers outlived the rewriter".to_owned())?;
-        walk.into_inner()
-            .finish(html)
-            .map_err(|Unsure(why)| why.into())
-    }
-
-    /// Every element: the stack of open elements and the rules, with an
-    /// end-tag handler for each element lol_html holds open; and `a[href]`,
-    /// the links the crawl's rule follows.
-    fn every(&self) -> Handlers<'a> {
-        let walk = Rc::clone(&self.walk);
-        let (reads, html) = (&self.selectors.reads, self.html);
-        let (rule, base) = (&self.extractor.rule, self.base);
-        let on_start = move |el: &mut Element| {
-            let tag = el.source_location().bytes();
-            let lowered;
-            let name = match plain_name(html, &tag, "<") {
-                Some(name) => name,
-                None => {
-                    lowered = el.tag_name();
-                    &lowered
-                }
-            };
-            let anchor = name == "a";
-            let opened = walk.borrow_mut().start(el, name, &tag, reads)?;
-            if let (Some(at), Some(handlers)) = (opened, el.end_tag_handlers()) {
-                let walk = Rc::clone(&walk);
-                handlers.push(Box::new(move |end: &mut EndTag| {
-                    walk.borrow_mut().end(at, end.source_location().bytes())
-                }));
-            }
-            if anchor && let Some(href) = el.get_attribute("href") {
-                let mut walk = walk.borrow_mut();
-                if walk.foreign > 0 {
-                    return unsure("a link inside SVG or MathML");
-                }
-                if let Some(url) = rule.follow(base, &attribute(&href)) {
-                    walk.links.add(url.into());
-                }
-            }
-            Ok(())
-        };
-        (
-            Cow::Borrowed(&self.selectors.any),
-            ElementContentHandlers::default().element(on_start),
-        )
-    }
-
-    /// The first `<title>` and its text.
-    fn title(&self) -> Handlers<'a> {
-        let walk = Rc::clone(&self.walk);
-        let on_start = move |el: &mut Element| {
-            if !walk.borrow_mut().title_starts()? {
-                return Ok(());
-            }
-            let Some(handlers) = el.end_tag_handlers() else {
-                return unsure("a title that cannot have content");
-            };
-            let walk = Rc::clone(&walk);
-            handlers.push(Box::new(move |_: &mut EndTag| {
-                walk.borrow_mut().title_ends()
-            }));
-            Ok(())
-        };
-        let walk = Rc::clone(&self.walk);
-        let on_text = move |chunk: &mut TextChunk<'_>| walk.borrow_mut().title_text(chunk);
-        (
-            Cow::Borrowed(&self.selectors.title),
-            ElementContentHandlers::default()
-                .element(on_start)
-                .text(on_text),
-        )
-    }
-
-    /// Elements the tag selector matches: their text, and every token in them.
-    fn tags(&self) -> Handlers<'a> {
-        let walk = Rc::clone(&self.walk);
-        let on_start = move |el: &mut Element| walk.borrow_mut().matched(position(el));
-        let walk = Rc::clone(&self.walk);
-        let on_text = move |chunk: &mut TextChunk<'_>| walk.borrow_mut().matched_text(chunk);
-        let walk = Rc::clone(&self.walk);
-        let on_comment = move |comment: &mut Comment<'_>| {
-            walk.borrow_mut()
-                .matched_comment(&comment.source_location().bytes())
-        };
-        (
-            Cow::Borrowed(&self.selectors.tags),
-            ElementContentHandlers::default()
-                .element(on_start)
-                .text(on_text)
-                .comments(on_comment),
-        )
-    }
-}
-
-/// Where an element's start tag begins: its identity within one page.
-fn position(el: &Element) -> usize {
-    el.source_location().bytes().start
-}
-
-/// The streaming engine cannot be sure of the tree's answer.
+/// The streaming engine cannot be sure of the tree's answer, and why.
 #[derive(Debug)]
 struct Unsure(&'static str);
 
-impl std::fmt::Display for Unsure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the streaming engine cannot be sure of the tree's answer: {}",
-            self.0
-        )
+type Sure<T> = Result<T, Unsure>;
+
+fn unsure<T>(why: &'static str) -> Sure<T> {
+    Err(Unsure(why))
+}
+
+/// One pass over a page: html5gum's emitter, which gathers each token's
+/// parts and hands whole tags and text runs to the [`Walk`]. Its one token
+/// is the outcome, at the end or at the first place it is unsure.
+struct Pass<'a> {
+    selectors: &'a StreamSelectors,
+    rule: &'a LinkRule,
+    base: &'a Url,
+    walk: Walk,
+    /// The tag being read: its name, whether it is an end tag, self-closing.
+    name: Vec<u8>,
+    end: bool,
+    self_closing: bool,
+    /// Its attributes (first of each name), read only where they are asked
+    /// about: on `<a>` and on elements the tag selector may match.
+    attributes: Vec<(String, String)>,
+    attribute: Option<(Vec<u8>, Vec<u8>)>,
+    /// Whether this tag's attributes are read: `None` until its first one.
+    wanted: Option<bool>,
+    /// The last start tag's name, for the tokenizer's end of raw text.
+    last_start: Vec<u8>,
+    /// The text run being read, kept only inside a match or the title.
+    text: Vec<u8>,
+    outcome: Option<Sure<Extracted>>,
+    over: bool,
+}
+
+impl<'a> Pass<'a> {
+    fn new(selectors: &'a StreamSelectors, rule: &'a LinkRule, base: &'a Url) -> Self {
+        Self {
+            selectors,
+            rule,
+            base,
+            walk: Walk::default(),
+            name: Vec::new(),
+            end: false,
+            self_closing: false,
+            attributes: Vec::new(),
+            attribute: None,
+            wanted: None,
+            last_start: Vec::new(),
+            text: Vec::new(),
+            outcome: None,
+            over: false,
+        }
+    }
+
+    /// Ends the pass with `outcome`: the tokenizer's next token.
+    fn conclude(&mut self, outcome: Sure<Extracted>) {
+        if !self.over {
+            self.over = true;
+            self.outcome = Some(outcome);
+        }
+    }
+
+    /// The text run ends (a tag, comment or doctype starts, or the page ends).
+    fn flush_text(&mut self) {
+        if self.text.is_empty() || self.over {
+            return;
+        }
+        let read = std::str::from_utf8(&self.text)
+            .map_err(|_| Unsure("text that is not UTF-8"))
+            .and_then(|text| self.walk.text(text));
+        self.text.clear();
+        if let Err(unsure) = read {
+            self.conclude(Err(unsure));
+        }
+    }
+
+    /// A new tag starts.
+    fn init_tag(&mut self, end: bool) {
+        self.flush_text();
+        self.name.clear();
+        self.end = end;
+        self.self_closing = false;
+        self.attributes.clear();
+        self.attribute = None;
+        self.wanted = None;
+    }
+
+    /// The attribute being read is complete: kept unless its name came before.
+    fn finish_attribute(&mut self) {
+        let Some((name, value)) = self.attribute.take() else {
+            return;
+        };
+        match (String::from_utf8(name), String::from_utf8(value)) {
+            (Ok(name), Ok(value)) => {
+                if !self.attributes.iter().any(|(seen, _)| *seen == name) {
+                    self.attributes.push((name, value));
+                }
+            }
+            _ => self.conclude(Err(Unsure("an attribute that is not UTF-8"))),
+        }
+    }
+
+    /// A whole tag: to the walk; the tokenizer's next state.
+    fn tag(&mut self) -> Sure<Option<State>> {
+        self.finish_attribute();
+        let name =
+            std::str::from_utf8(&self.name).map_err(|_| Unsure("a tag name that is not UTF-8"))?;
+        if self.end {
+            self.walk.end_tag(name)?;
+            return Ok(None);
+        }
+        let state = self.walk.start(
+            name,
+            self.self_closing,
+            &self.attributes,
+            self.selectors,
+            self.rule,
+            self.base,
+        )?;
+        self.last_start.clone_from(&self.name);
+        Ok(state)
     }
 }
 
-impl std::error::Error for Unsure {}
+impl Emitter for Pass<'_> {
+    type Token = Sure<Extracted>;
 
-/// An element lol_html holds open.
+    fn set_last_start_tag(&mut self, last_start_tag: Option<&[u8]>) {
+        self.last_start.clear();
+        self.last_start
+            .extend_from_slice(last_start_tag.unwrap_or_default());
+    }
+
+    fn emit_eof(&mut self) {
+        self.flush_text();
+        let walk = std::mem::take(&mut self.walk);
+        self.conclude(walk.finish());
+    }
+
+    fn emit_error(&mut self, _: html5gum::Error) {}
+
+    fn should_emit_errors(&mut self) -> bool {
+        false
+    }
+
+    fn pop_token(&mut self) -> Option<Self::Token> {
+        self.outcome.take()
+    }
+
+    fn emit_string(&mut self, text: &[u8]) {
+        if self.over || !self.walk.reads_text() {
+            return;
+        }
+        self.text.extend_from_slice(text);
+        if self.text.len() > MAX_RAW_TEXT {
+            self.conclude(Err(Unsure(
+                "a text run longer than 64 KiB in a matched element or the title",
+            )));
+        }
+    }
+
+    fn init_start_tag(&mut self) {
+        self.init_tag(false);
+    }
+
+    fn init_end_tag(&mut self) {
+        self.init_tag(true);
+    }
+
+    fn init_comment(&mut self) {
+        self.flush_text();
+    }
+
+    fn emit_current_tag(&mut self) -> Option<State> {
+        if self.over {
+            return None;
+        }
+        match self.tag() {
+            Ok(state) => state,
+            Err(unsure) => {
+                self.conclude(Err(unsure));
+                None
+            }
+        }
+    }
+
+    fn emit_current_comment(&mut self) {}
+
+    fn emit_current_doctype(&mut self) {}
+
+    fn set_self_closing(&mut self) {
+        self.self_closing = true;
+    }
+
+    fn set_force_quirks(&mut self) {}
+
+    fn push_tag_name(&mut self, name: &[u8]) {
+        self.name.extend_from_slice(name);
+    }
+
+    fn push_comment(&mut self, _: &[u8]) {}
+
+    fn push_doctype_name(&mut self, _: &[u8]) {}
+
+    fn init_doctype(&mut self) {
+        self.flush_text();
+    }
+
+    fn init_attribute(&mut self) {
+        self.finish_attribute();
+        let (end, name, reads) = (self.end, &self.name, &self.selectors.reads);
+        let wanted = *self.wanted.get_or_insert_with(|| {
+            !end && (name == b"a"
+                || std::str::from_utf8(name).is_ok_and(|name| reads.may_match(name)))
+        });
+        if wanted {
+            self.attribute = Some((Vec::new(), Vec::new()));
+        }
+    }
+
+    fn push_attribute_name(&mut self, name: &[u8]) {
+        if let Some((attribute, _)) = self.attribute.as_mut() {
+            attribute.extend_from_slice(name);
+        }
+    }
+
+    fn push_attribute_value(&mut self, value: &[u8]) {
+        if let Some((_, attribute)) = self.attribute.as_mut() {
+            attribute.extend_from_slice(value);
+        }
+    }
+
+    fn set_doctype_public_identifier(&mut self, _: &[u8]) {}
+
+    fn set_doctype_system_identifier(&mut self, _: &[u8]) {}
+
+    fn push_doctype_public_identifier(&mut self, _: &[u8]) {}
+
+    fn push_doctype_system_identifier(&mut self, _: &[u8]) {}
+
+    fn current_is_appropriate_end_tag_token(&mut self) -> bool {
+        self.end && self.name == self.last_start
+    }
+
+    fn adjusted_current_node_present_but_not_in_html_namespace(&mut self) -> bool {
+        self.walk.foreign > 0
+    }
+}
+
+/// A start tag as the tag selector sees it: the element the tree makes of
+/// it, without the tree (plain compounds ask nothing of parents or siblings).
+#[derive(Debug, Clone, Copy)]
+struct Tag<'t> {
+    name: &'t str,
+    attributes: &'t [(String, String)],
+}
+
+impl Tag<'_> {
+    fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// As scraper's elements answer, for an element with no parent or siblings.
+impl selectors::Element for Tag<'_> {
+    type Impl = Simple;
+
+    fn opaque(&self) -> OpaqueElement {
+        OpaqueElement::new(self)
+    }
+
+    fn parent_element(&self) -> Option<Self> {
+        None
+    }
+
+    fn parent_node_is_shadow_root(&self) -> bool {
+        false
+    }
+
+    fn containing_shadow_host(&self) -> Option<Self> {
+        None
+    }
+
+    fn is_pseudo_element(&self) -> bool {
+        false
+    }
+
+    fn is_part(&self, _: &CssLocalName) -> bool {
+        false
+    }
+
+    fn is_same_type(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+
+    fn imported_part(&self, _: &CssLocalName) -> Option<CssLocalName> {
+        None
+    }
+
+    fn prev_sibling_element(&self) -> Option<Self> {
+        None
+    }
+
+    fn next_sibling_element(&self) -> Option<Self> {
+        None
+    }
+
+    fn first_element_child(&self) -> Option<Self> {
+        None
+    }
+
+    fn is_html_element_in_html_document(&self) -> bool {
+        true
+    }
+
+    fn has_local_name(&self, name: &CssLocalName) -> bool {
+        *self.name == *name.0
+    }
+
+    fn has_namespace(&self, namespace: &html5ever::Namespace) -> bool {
+        *namespace == html5ever::ns!(html)
+    }
+
+    fn attr_matches(
+        &self,
+        ns: &NamespaceConstraint<&html5ever::Namespace>,
+        local_name: &CssLocalName,
+        operation: &AttrSelectorOperation<&CssString>,
+    ) -> bool {
+        let no_namespace = match ns {
+            NamespaceConstraint::Specific(url) => **url == html5ever::ns!(),
+            NamespaceConstraint::Any => true,
+        };
+        no_namespace
+            && self
+                .attribute(&local_name.0)
+                .is_some_and(|value| operation.eval_str(value))
+    }
+
+    fn match_non_ts_pseudo_class(
+        &self,
+        _: &NonTSPseudoClass,
+        _: &mut matching::MatchingContext<'_, Self::Impl>,
+    ) -> bool {
+        false
+    }
+
+    fn match_pseudo_element(
+        &self,
+        _: &PseudoElement,
+        _: &mut matching::MatchingContext<Self::Impl>,
+    ) -> bool {
+        false
+    }
+
+    fn is_link(&self) -> bool {
+        self.name == "link"
+    }
+
+    fn is_html_slot_element(&self) -> bool {
+        true
+    }
+
+    fn has_id(&self, id: &CssLocalName, case_sensitivity: CaseSensitivity) -> bool {
+        self.attribute("id")
+            .is_some_and(|value| case_sensitivity.eq(id.0.as_bytes(), value.as_bytes()))
+    }
+
+    fn has_class(&self, name: &CssLocalName, case_sensitivity: CaseSensitivity) -> bool {
+        self.attribute("class").is_some_and(|classes| {
+            classes
+                .split_ascii_whitespace()
+                .any(|class| case_sensitivity.eq(class.as_bytes(), name.0.as_bytes()))
+        })
+    }
+
+    fn has_custom_state(&self, _: &CssLocalName) -> bool {
+        false
+    }
+
+    fn is_empty(&self) -> bool {
+        false
+    }
+
+    fn is_root(&self) -> bool {
+        false
+    }
+
+    fn apply_selector_flags(&self, _: matching::ElementSelectorFlags) {}
+
+    fn add_element_unique_hashes(&self, _: &mut selectors::bloom::BloomFilter) -> bool {
+        false
+    }
+}
+
+/// An element the simple stack holds open.
 #[derive(Debug)]
 struct Open {
-    /// Its name when the rules know it ([`kind_of`]), else "".
-    name: &'static str,
+    /// Its name: the rules' own copy when they know it ([`kind_of`]).
+    name: Cow<'static, str>,
     /// What the rules know of the name ([`kind_of`]).
     kind: u32,
-    /// Where its start tag begins.
-    at: usize,
-    /// Where its start tag ends.
-    tag_end: usize,
     /// It matched the tag selector.
     matched: bool,
     /// It is an `<svg>` or `<math>` opening foreign content.
     foreign_root: bool,
-    /// An `<a>` the tree closed when another `<a>` started in it.
-    ghost: bool,
 }
 
 /// The first title.
@@ -346,7 +602,7 @@ struct Open {
 enum Title {
     #[default]
     Unseen,
-    /// Its raw text so far.
+    /// Its text so far.
     Reading(String),
     Read(Option<String>),
 }
@@ -355,91 +611,87 @@ enum Title {
 #[derive(Debug, Default)]
 struct Walk {
     open: Vec<Open>,
-    /// Each element's start and the span of the end tag that closed it, for
-    /// [`Self::finish`] to check their names match (handlers at an end cannot
-    /// borrow the page, so it is read once the pass is over).
-    ends: Vec<(usize, Range<usize>)>,
-    /// A tag-selector match reported before its element's start (handler order).
-    pending_match: Option<usize>,
     /// Open `<svg>`/`<math>` elements.
     foreign: usize,
     /// Where the open elements the rules ask about are.
     marks: Marks,
-    /// While matched elements are open: where the last token reported in them ends.
-    covered: Option<usize>,
     seen_element: bool,
     seen_head: bool,
     seen_body_content: bool,
     seen_body: bool,
     matched: Matched,
-    /// The raw text node being read inside matched elements.
-    raw: String,
     title: Title,
     links: Links,
 }
 
-type Sure<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
-
-fn unsure<T>(why: &'static str) -> Sure<T> {
-    Err(Unsure(why).into())
-}
-
 impl Walk {
-    /// An element `name` starts, its tag spanning `tag`: `Some(position)` when
-    /// lol_html holds it open (its end is to be reported to [`Self::end`]).
+    /// A start tag: the element it opens (unless void), the title, a match, a
+    /// link; the tokenizer's next state.
     fn start(
         &mut self,
-        el: &mut Element,
         name: &str,
-        tag: &Range<usize>,
-        reads: &Reads,
-    ) -> Sure<Option<usize>> {
-        if reads.may_match(name) {
-            for attribute in &reads.attributes {
-                if el
-                    .get_attribute(attribute)
-                    .is_some_and(|value| value.contains(['&', '\0', '\r']))
-                {
-                    return unsure(
-                        "a value the tag selector reads holds a character reference, NUL or CR",
-                    );
+        self_closing: bool,
+        attributes: &[(String, String)],
+        selectors: &StreamSelectors,
+        rule: &LinkRule,
+        base: &Url,
+    ) -> Sure<Option<State>> {
+        let (known, kind) = kind_of(name);
+        self.check(name, kind, &selectors.reads)?;
+        let foreign_root = self.foreign == 0 && kind & FOREIGN_ROOT != 0;
+        let foreign = self.foreign > 0 || foreign_root;
+        // Void elements, and self-closing ones in SVG or MathML, hold nothing.
+        let void = if foreign {
+            self_closing
+        } else {
+            kind & VOID != 0
+        };
+        if !void {
+            if self.open.len() >= MAX_DEPTH {
+                return unsure("elements nested deeper than 1,024");
+            }
+            // The first title must come before any SVG or MathML.
+            if foreign_root && matches!(self.title, Title::Unseen) {
+                return unsure("SVG or MathML before the first title");
+            }
+            self.foreign += usize::from(foreign_root);
+            self.marks.push(self.open.len(), kind);
+            self.open.push(Open {
+                name: if known.is_empty() {
+                    Cow::Owned(name.to_owned())
+                } else {
+                    Cow::Borrowed(known)
+                },
+                kind,
+                matched: false,
+                foreign_root,
+            });
+            if known == "title" {
+                self.title_starts()?;
+            }
+            if selectors.reads.may_match(name) && selectors.matches(name, attributes) {
+                self.open_match()?;
+            }
+        }
+        if known == "a" {
+            let tag = Tag { name, attributes };
+            if let Some(href) = tag.attribute("href") {
+                if self.foreign > 0 {
+                    return unsure("a link inside SVG or MathML");
+                }
+                if let Some(url) = rule.follow(base, href) {
+                    self.links.add(url.into());
                 }
             }
         }
-        let (name, kind) = kind_of(name);
-        self.check(name, kind, reads)?;
-        self.cover(tag)?;
-        if !el.can_have_content() || el.end_tag_handlers().is_none() {
-            return Ok(None);
-        }
-        let at = tag.start;
-        if self.open.len() >= MAX_DEPTH {
-            return unsure("elements nested deeper than 1,024");
-        }
-        let foreign_root = self.foreign == 0 && matches!(name, "svg" | "math");
-        // lol_html's reading of SVG and MathML can lose elements after them
-        // (a later `<title>`): the first title must come before any.
-        if foreign_root && matches!(self.title, Title::Unseen) {
-            return unsure("SVG or MathML before the first title");
-        }
-        self.foreign += usize::from(foreign_root);
-        self.marks.push(self.open.len(), kind);
-        self.open.push(Open {
-            name,
-            kind,
-            at,
-            tag_end: tag.end,
-            matched: false,
-            foreign_root,
-            ghost: false,
-        });
-        if self.pending_match.take() == Some(at) {
-            self.open_match()?;
-        }
-        Ok(Some(at))
+        Ok(if foreign || void {
+            None
+        } else {
+            text_state(kind)
+        })
     }
 
-    /// Whether the tree treats a start tag `name` here as lol_html does.
+    /// Whether the tree treats a start tag `name` here as the simple stack does.
     fn check(&mut self, name: &str, kind: u32, reads: &Reads) -> Sure<()> {
         if self.foreign > 0 {
             return self.check_foreign(name, kind, reads);
@@ -527,7 +779,7 @@ impl Walk {
     fn check_table(&self, name: &str) -> Sure<()> {
         let context = self.marks.table.last(&self.open);
         let in_table = matches!(context, Some("table" | "thead" | "tbody" | "tfoot" | "tr"));
-        let top = self.open.last().map_or("", |open| open.name);
+        let top = self.open.last().map_or("", |open| &*open.name);
         if top == "colgroup" && name != "col" {
             return unsure("markup that ends a <colgroup> implicitly");
         }
@@ -556,7 +808,7 @@ impl Walk {
         if self.marks.select.0.is_empty() {
             return Ok(());
         }
-        let top = self.open.last().map_or("", |open| open.name);
+        let top = self.open.last().map_or("", |open| &*open.name);
         match name {
             "option" if top != "option" => Ok(()),
             "optgroup" if !matches!(top, "option" | "optgroup") => Ok(()),
@@ -566,9 +818,9 @@ impl Walk {
     }
 
     /// An `<a>` inside an open `<a>`: the tree closes the open one first. When
-    /// it is the innermost element and not a match, that is all the tree does
-    /// (lol_html keeps it open, as a ghost, till its own `</a>`, which the
-    /// tree ignores); otherwise the tree rebuilds what lies between.
+    /// it is the innermost element and not a match, that is all the tree does,
+    /// and so does the stack here (its own `</a>` later closes nothing, and
+    /// both ignore it); otherwise the tree rebuilds what lies between.
     fn a_in_a(&mut self) -> Sure<()> {
         let Some(&i) = self.marks.a.0.last() else {
             return Ok(());
@@ -576,8 +828,7 @@ impl Walk {
         if i + 1 != self.open.len() || self.open[i].matched {
             return unsure("an <a> inside another <a> with markup between, or inside a match");
         }
-        self.open[i].ghost = true;
-        self.marks.a.0.pop();
+        self.close_innermost();
         Ok(())
     }
 
@@ -598,20 +849,8 @@ impl Walk {
             .is_some_and(|name| items.contains(&name))
     }
 
-    /// The tag selector matched the element starting at `at`.
-    fn matched(&mut self, at: usize) -> HandlerResult {
-        match self.open.last() {
-            Some(open) if open.at == at => self.open_match(),
-            // Not held open (void), or reported before its start.
-            _ => {
-                self.pending_match = Some(at);
-                Ok(())
-            }
-        }
-    }
-
     /// The innermost open element matched: its text is gathered from here.
-    fn open_match(&mut self) -> HandlerResult {
+    fn open_match(&mut self) -> Sure<()> {
         let Some(open) = self.open.last_mut() else {
             return unsure("a match with no open element");
         };
@@ -620,119 +859,88 @@ impl Walk {
         if self.foreign > 0 {
             return unsure("a matched element inside SVG or MathML");
         }
-        if matches!(open.name, "pre" | "listing" | "textarea") {
+        if matches!(&*open.name, "pre" | "listing" | "textarea") {
             return unsure("a matched element whose first newline the tree drops");
         }
         open.matched = true;
-        if !self.matched.any_open() {
-            self.covered = Some(open.tag_end);
-        }
         self.matched.open();
         Ok(())
     }
 
-    /// The element starting at `at` ended, by the end tag `end_name`.
-    fn end(&mut self, at: usize, tag: Range<usize>) -> HandlerResult {
-        let Some(open) = self.open.pop() else {
-            return unsure("an end with no open element");
-        };
-        self.marks.pop(self.open.len(), open.kind);
-        if open.at != at {
-            return unsure("an element closed by an end tag not its own");
-        }
-        self.cover(&tag)?;
-        self.ends.push((at, tag));
-        self.foreign -= usize::from(open.foreign_root);
-        if open.matched {
-            if !self.raw.is_empty() {
-                return unsure("a text node unfinished at a matched element's end");
-            }
-            self.matched.close();
-            if !self.matched.any_open() {
-                self.covered = None;
-            }
-        }
-        Ok(())
-    }
-
-    /// A token inside matched elements spans `bytes`: the tokens lol_html
-    /// reports there must cover every byte, so none it keeps silent about (a
-    /// stray end tag, which the tree may act on) lies inside a match.
-    fn cover(&mut self, bytes: &Range<usize>) -> HandlerResult {
-        match self.covered {
-            Some(to) if bytes.start != to => unsure("markup inside a matched element not reported"),
-            Some(_) => {
-                self.covered = Some(bytes.end);
+    /// An end tag named `name`: it closes the innermost open element when
+    /// that is of its name; one that names no open element is ignored (so
+    /// does the tree, or it adds and closes an empty `<p>` or `<br>`), but
+    /// not inside a match or the title.
+    fn end_tag(&mut self, name: &str) -> Sure<()> {
+        match self.open.iter().rposition(|open| open.name == name) {
+            Some(i) if i + 1 == self.open.len() => {
+                self.close_innermost();
                 Ok(())
+            }
+            Some(_) => unsure("an element closed by an end tag not its own"),
+            None if self.reads_text() => {
+                unsure("an end tag that closes nothing inside a match or the title")
             }
             None => Ok(()),
         }
     }
 
-    /// A comment inside a matched element.
-    fn matched_comment(&mut self, bytes: &Range<usize>) -> HandlerResult {
-        self.cover(bytes)
+    /// The innermost open element closes.
+    fn close_innermost(&mut self) {
+        let Some(open) = self.open.pop() else {
+            return;
+        };
+        self.marks.pop(self.open.len(), open.kind);
+        self.foreign -= usize::from(open.foreign_root);
+        if open.matched {
+            self.matched.close();
+        }
+        if open.name == "title"
+            && let Title::Reading(text) = &self.title
+        {
+            self.title = Title::Read(page::title(text));
+        }
     }
 
-    /// Text inside a matched element.
-    fn matched_text(&mut self, chunk: &TextChunk<'_>) -> HandlerResult {
-        self.cover(&chunk.source_location().bytes())?;
-        self.raw.push_str(chunk.as_str());
-        if self.raw.len() > MAX_RAW_TEXT {
-            return unsure("a text node longer than 64 KiB inside a matched element");
-        }
-        if chunk.last_in_text_node() {
-            let text = text(&self.raw, chunk.text_type());
-            self.matched.text(&text);
-            self.raw.clear();
-        }
-        Ok(())
+    /// Whether text is read here: inside a match or the first title.
+    fn reads_text(&self) -> bool {
+        self.matched.any_open() || matches!(self.title, Title::Reading(_))
     }
 
-    /// A `<title>` starts: whether it is the first, whose text is read.
-    fn title_starts(&mut self) -> Sure<bool> {
-        if !matches!(self.title, Title::Unseen) {
-            return Ok(false);
-        }
-        if self.foreign > 0 {
-            return unsure("a first title inside SVG or MathML");
-        }
-        self.title = Title::Reading(String::new());
-        Ok(true)
-    }
-
-    fn title_text(&mut self, chunk: &TextChunk<'_>) -> HandlerResult {
-        if let Title::Reading(raw) = &mut self.title {
-            raw.push_str(chunk.as_str());
-            if raw.len() > MAX_RAW_TEXT || chunk.text_type() != TextType::RCData {
-                return unsure("a title longer than 64 KiB, or not plain RCDATA");
+    /// A text run (decoded by the tokenizer) inside a match or the title.
+    fn text(&mut self, text: &str) -> Sure<()> {
+        if let Title::Reading(title) = &mut self.title {
+            title.push_str(text);
+            if title.len() > MAX_RAW_TEXT {
+                return unsure("a title longer than 64 KiB");
+            }
+        } else if self.matched.any_open() {
+            // The tree drops a NUL in body text (the tokenizer replaces it elsewhere).
+            if text.contains('\0') {
+                self.matched.text(&text.replace('\0', ""));
+            } else {
+                self.matched.text(text);
             }
         }
         Ok(())
     }
 
-    fn title_ends(&mut self) -> HandlerResult {
-        if let Title::Reading(raw) = &self.title {
-            self.title = Title::Read(page::title(&text(raw, TextType::RCData)));
+    /// A `<title>` starts: the first is read.
+    fn title_starts(&mut self) -> Sure<()> {
+        if !matches!(self.title, Title::Unseen) {
+            return Ok(());
         }
+        if self.foreign > 0 {
+            return unsure("a first title inside SVG or MathML");
+        }
+        self.title = Title::Reading(String::new());
         Ok(())
     }
 
-    /// The answer, when every element that matters was closed, each by an
-    /// end tag of its own name (in `html`).
-    fn finish(self, html: &str) -> Result<Extracted, Unsure> {
-        if self.matched.any_open() || matches!(self.title, Title::Reading(_)) {
-            return Err(Unsure("an element that matters was open at the end"));
-        }
-        let own = |(at, end): &(usize, Range<usize>)| {
-            let start = raw_name(html, *at, "<");
-            start.is_some()
-                && start
-                    .zip(raw_name(html, end.start, "</"))
-                    .is_some_and(|(s, e)| s.eq_ignore_ascii_case(e))
-        };
-        if !self.ends.iter().all(own) {
-            return Err(Unsure("an element closed by an end tag not its own"));
+    /// The answer, when every element that matters was closed.
+    fn finish(self) -> Sure<Extracted> {
+        if self.reads_text() {
+            return unsure("an element that matters was open at the end");
         }
         Ok(Extracted {
             title: match self.title {
@@ -756,7 +964,7 @@ impl Mark {
         self.0
             .last()
             .and_then(|&i| open.get(i))
-            .map(|open| open.name)
+            .map(|open| &*open.name)
     }
 }
 
@@ -824,40 +1032,24 @@ impl Marks {
     }
 }
 
-/// Newlines as the tokenizer's input stream has them: CR LF and lone CR become LF.
-fn newlines(raw: &str) -> Cow<'_, str> {
-    if raw.contains('\r') {
-        Cow::Owned(raw.replace("\r\n", "\n").replace('\r', "\n"))
+/// Elements the tree never holds open (its void elements).
+const VOIDS: &[&str] = &[
+    "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "image", "img",
+    "input", "keygen", "link", "meta", "param", "source", "track", "wbr",
+];
+
+/// The tokenizer state after an HTML start tag of `kind`, where the tree switches it.
+fn text_state(kind: u32) -> Option<State> {
+    if kind & RCDATA != 0 {
+        Some(State::RcData)
+    } else if kind & RAWTEXT != 0 {
+        Some(State::RawText)
+    } else if kind & SCRIPT_DATA != 0 {
+        Some(State::ScriptData)
+    } else if kind & PLAINTEXT != 0 {
+        Some(State::PlainText)
     } else {
-        Cow::Borrowed(raw)
-    }
-}
-
-/// A text node's characters as the tree holds them.
-fn text(raw: &str, kind: TextType) -> String {
-    let raw = newlines(raw);
-    match kind {
-        // Character references decoded; a NUL in body text is dropped.
-        TextType::Data => without_nul(htmlize::unescape(raw), ""),
-        TextType::RCData => without_nul(htmlize::unescape(raw), "\u{FFFD}"),
-        _ => without_nul(raw, "\u{FFFD}"),
-    }
-}
-
-/// An attribute value as the tree holds it.
-fn attribute(raw: &str) -> String {
-    without_nul(
-        htmlize::unescape_in(newlines(raw), htmlize::Context::Attribute),
-        "\u{FFFD}",
-    )
-}
-
-/// `text` with each NUL replaced by `with`, copied only when it holds one.
-fn without_nul(text: Cow<'_, str>, with: &str) -> String {
-    if text.contains('\0') {
-        text.replace('\0', with)
-    } else {
-        text.into_owned()
+        None
     }
 }
 
@@ -881,6 +1073,15 @@ const MARK_TABLE: u32 = 1 << 14;
 const MARK_P_SCOPE: u32 = 1 << 15;
 const MARK_LI_SCOPE: u32 = 1 << 16;
 const MARK_DD_SCOPE: u32 = 1 << 17;
+/// Void elements: never held open.
+const VOID: u32 = 1 << 18;
+/// `<svg>` and `<math>`.
+const FOREIGN_ROOT: u32 = 1 << 19;
+/// The tokenizer state after the start tag, in HTML content.
+const RCDATA: u32 = 1 << 20;
+const RAWTEXT: u32 = 1 << 21;
+const SCRIPT_DATA: u32 = 1 << 22;
+const PLAINTEXT: u32 = 1 << 23;
 /// Every mark's bit.
 const MARKS: u32 = MARK_HEAD
     | MARK_SELECT
@@ -944,6 +1145,15 @@ fn kind_of(name: &str) -> (&'static str, u32) {
                 ),
                 (&["li"], MARK_LI_SCOPE),
                 (&["dd", "dt"], MARK_DD_SCOPE),
+                (VOIDS, VOID),
+                (&["svg", "math"], FOREIGN_ROOT),
+                (&["title", "textarea"], RCDATA),
+                (
+                    &["style", "xmp", "iframe", "noembed", "noframes", "noscript"],
+                    RAWTEXT,
+                ),
+                (&["script"], SCRIPT_DATA),
+                (&["plaintext"], PLAINTEXT),
                 (&stops_items, MARK_LI_SCOPE | MARK_DD_SCOPE),
             ] {
                 add(list, kind);
@@ -953,31 +1163,6 @@ fn kind_of(name: &str) -> (&'static str, u32) {
     KINDS
         .get_key_value(name)
         .map_or(("", 0), |(name, kind)| (name, *kind))
-}
-
-/// The name of the tag at `at`, after its `opener` (`<` or `</`), as the
-/// source spells it: up to whitespace, `/` or `>`, where the tokenizer ends
-/// a tag name.
-fn raw_name<'h>(html: &'h str, at: usize, opener: &str) -> Option<&'h str> {
-    let source = html.get(at..)?.strip_prefix(opener)?;
-    let end = source
-        .bytes()
-        .position(|b| matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ' | b'/' | b'>'))
-        .unwrap_or(source.len());
-    source.get(..end)
-}
-
-/// The name of the tag spanning `tag`, read in place: `Some` when it is
-/// plain lowercase ASCII (letters, digits, `-`), which is then the name the
-/// tokenizer gives; `None` for any other, which lol_html's own (allocating,
-/// lowercasing) reading gives.
-fn plain_name<'h>(html: &'h str, tag: &Range<usize>, opener: &str) -> Option<&'h str> {
-    raw_name(html, tag.start, opener).filter(|name| {
-        !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    })
 }
 
 /// Every name the rules compare an element's name with: an element keeps
@@ -1209,22 +1394,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_read_where_the_tokenizer_ends_them() {
-        let html = "<DIV class=x><my-el/></My-El\n>";
-        assert_eq!(raw_name(html, 0, "<"), Some("DIV"));
-        assert_eq!(plain_name(html, &(0..13), "<"), None);
-        assert_eq!(plain_name(html, &(13..21), "<"), Some("my-el"));
-        assert_eq!(raw_name(html, 21, "</"), Some("My-El"));
-        assert_eq!(raw_name(html, 21, "<"), Some(""));
-        assert_eq!(raw_name(html, 5, "<"), None);
+    fn names_the_rules_know_are_kept_as_theirs() {
         assert_eq!(kind_of("li").0, "li");
         assert_eq!(kind_of("my-el"), ("", 0));
+        assert!(kind_of("br").1 & VOID != 0 && kind_of("div").1 & VOID == 0);
+        assert!(matches!(
+            text_state(kind_of("title").1),
+            Some(State::RcData)
+        ));
     }
 
     #[test]
     fn only_plain_compound_selectors_stream() {
         let reads = compound_reads("a.post-tag, span#x[data-k=\"v w\"]").unwrap();
-        assert_eq!(reads.attributes, ["class", "data-k", "id"]);
         assert_eq!(reads.names.unwrap(), ["a", "span"]);
         let reads = compound_reads("A, .x").unwrap();
         assert_eq!(reads.names, None);

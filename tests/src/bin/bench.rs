@@ -910,7 +910,7 @@ fn engines(pages: usize) {
     let agree = tree == stream;
     for (name, seconds) in [
         ("tree (scraper)", tree_s),
-        ("streaming (lol_html)", stream_s),
+        ("streaming (html5gum)", stream_s),
     ] {
         println!(
             "{name}: {n} pages of {:.0} KB on average, {:.0} us/page, {:.0} pages/s, {:.0} MB/s",
