@@ -63,8 +63,10 @@ fn fetchable(url: &mut Url, text: &str) -> Result<(), SeedError> {
     if url.host_str().is_none_or(str::is_empty) || empty_authority || url.port() == Some(0) {
         return Err(SeedError::NoHost(shorten(text)));
     }
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
+    if !url.username().is_empty() || url.password().is_some() {
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+    }
     if url.as_str().len() > MAX_URL_BYTES {
         return Err(SeedError::TooLong(shorten(text)));
     }
@@ -153,12 +155,35 @@ pub fn canonical_link(base: &Url, href: &str) -> Option<Url> {
     if href.len() > MAX_URL_BYTES {
         return None;
     }
-    let mut url = base.join(href).ok()?;
+    // Another scheme (`javascript:`, `mailto:`) is not followed: no need to
+    // parse the rest. (Where the parser would drop characters before the
+    // colon, the whole reference is parsed.)
+    let trimmed = href.trim_start_matches(|c: char| c <= ' ');
+    if let Some((scheme, _)) = trimmed.split_once(':')
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        && !scheme.eq_ignore_ascii_case("http")
+        && !scheme.eq_ignore_ascii_case("https")
+    {
+        return None;
+    }
+    // Query and fragment are dropped: cut them before resolving (the first
+    // `?` or `#` starts them wherever it is, as the URL parser reads it), so
+    // they are not parsed and percent-encoded only to be thrown away.
+    let reference = href.find(['?', '#']).map_or(href, |at| &href[..at]);
+    let mut url = base.join(reference).ok()?;
     if !matches!(url.scheme(), "http" | "https") {
         return None;
     }
-    url.set_fragment(None);
-    url.set_query(None);
+    if url.fragment().is_some() {
+        url.set_fragment(None);
+    }
+    // An empty reference resolves to the base, with its query.
+    if url.query().is_some() {
+        url.set_query(None);
+    }
     fetchable(&mut url, href).ok()?;
     Some(url)
 }

@@ -62,10 +62,11 @@ pub(super) struct StreamSelectors {
     reads: Reads,
 }
 
-/// The element names a tag selector of plain compounds may match (`None`
-/// when a compound matches any name).
+/// What a tag selector of plain compounds reads: attributes, and the
+/// element names it may match (`None` when a compound matches any name).
 #[derive(Debug, Clone, Default)]
 struct Reads {
+    attributes: Vec<String>,
     names: Option<Vec<String>>,
 }
 
@@ -81,13 +82,17 @@ impl StreamSelectors {
 
     /// Whether the tag selector matches a start tag: as the tree's selectors
     /// match the element it makes (same selector engine, same attributes).
-    fn matches(&self, name: &str, attributes: &[(String, String)]) -> bool {
+    fn matches(
+        &self,
+        name: &str,
+        attributes: &[(String, String)],
+        caches: &mut matching::SelectorCaches,
+    ) -> bool {
         let tag = Tag { name, attributes };
-        let mut caches = matching::SelectorCaches::default();
         let mut context = matching::MatchingContext::new(
             matching::MatchingMode::Normal,
             None,
-            &mut caches,
+            caches,
             matching::QuirksMode::NoQuirks,
             matching::NeedsSelectorFlags::No,
             matching::MatchingForInvalidation::No,
@@ -108,10 +113,12 @@ impl Reads {
     }
 }
 
-/// What a list of plain compound selectors may match (its element names),
-/// or `None` when the selector is anything else: a combinator, a
-/// pseudo-class, an escape, a namespace.
+/// What a list of plain compound selectors reads (`class` for `.x`, `id`
+/// for `#x`, `name` for `[name...]`, and the element names), or `None` when
+/// the selector is anything else: a combinator, a pseudo-class, an escape, a
+/// namespace.
 fn compound_reads(selector: &str) -> Option<Reads> {
+    let mut names = BTreeSet::new();
     let mut types = Some(BTreeSet::new());
     for compound in selector.split(',') {
         let compound = compound.trim();
@@ -128,7 +135,12 @@ fn compound_reads(selector: &str) -> Option<Reads> {
         let mut chars = compound.chars();
         while let Some(c) = chars.next() {
             match c {
-                '.' | '#' => {}
+                '.' => {
+                    names.insert("class".to_owned());
+                }
+                '#' => {
+                    names.insert("id".to_owned());
+                }
                 '[' => {
                     let mut inside = String::new();
                     let mut quote = None;
@@ -142,10 +154,15 @@ fn compound_reads(selector: &str) -> Option<Reads> {
                             _ => inside.push(c),
                         }
                     }
-                    let name = inside.split(['=', '~', '^', '$', '*']).next()?.trim();
+                    let name = inside
+                        .split(['=', '~', '^', '$', '*'])
+                        .next()?
+                        .trim()
+                        .to_ascii_lowercase();
                     if name.is_empty() || name.contains(['|', ' ']) {
                         return None;
                     }
+                    names.insert(name);
                 }
                 c if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '*') => {}
                 _ => return None,
@@ -153,6 +170,7 @@ fn compound_reads(selector: &str) -> Option<Reads> {
         }
     }
     Some(Reads {
+        attributes: names.into_iter().collect(),
         names: types.map(|types| types.into_iter().collect()),
     })
 }
@@ -206,12 +224,16 @@ struct Pass<'a> {
     name: Vec<u8>,
     end: bool,
     self_closing: bool,
-    /// Its attributes (first of each name), read only where they are asked
-    /// about: on `<a>` and on elements the tag selector may match.
+    /// The attributes asked about (the first of each name): `href` on `<a>`,
+    /// and those the tag selector reads on elements it may match.
     attributes: Vec<(String, String)>,
-    attribute: Option<(Vec<u8>, Vec<u8>)>,
+    /// The attribute being read.
+    attribute_name: Vec<u8>,
+    attribute_value: Vec<u8>,
     /// Whether this tag's attributes are read: `None` until its first one.
     wanted: Option<bool>,
+    /// The selector engine's caches, kept for the page.
+    caches: matching::SelectorCaches,
     /// The last start tag's name, for the tokenizer's end of raw text.
     last_start: Vec<u8>,
     /// The text run being read, kept only inside a match or the title.
@@ -231,8 +253,10 @@ impl<'a> Pass<'a> {
             end: false,
             self_closing: false,
             attributes: Vec::new(),
-            attribute: None,
+            attribute_name: Vec::new(),
+            attribute_value: Vec::new(),
             wanted: None,
+            caches: matching::SelectorCaches::default(),
             last_start: Vec::new(),
             text: Vec::new(),
             outcome: None,
@@ -269,23 +293,40 @@ impl<'a> Pass<'a> {
         self.end = end;
         self.self_closing = false;
         self.attributes.clear();
-        self.attribute = None;
+        self.attribute_name.clear();
+        self.attribute_value.clear();
         self.wanted = None;
     }
 
-    /// The attribute being read is complete: kept unless its name came before.
+    /// The attribute being read is complete: kept when it is asked about
+    /// and its name did not come before.
     fn finish_attribute(&mut self) {
-        let Some((name, value)) = self.attribute.take() else {
+        if self.attribute_name.is_empty() {
             return;
-        };
-        match (String::from_utf8(name), String::from_utf8(value)) {
-            (Ok(name), Ok(value)) => {
-                if !self.attributes.iter().any(|(seen, _)| *seen == name) {
-                    self.attributes.push((name, value));
-                }
-            }
-            _ => self.conclude(Err(Unsure("an attribute that is not UTF-8"))),
         }
+        let asked = (self.name == b"a" && self.attribute_name == b"href")
+            || self
+                .selectors
+                .reads
+                .attributes
+                .iter()
+                .any(|name| name.as_bytes() == self.attribute_name);
+        let seen = || {
+            self.attributes
+                .iter()
+                .any(|(name, _)| name.as_bytes() == self.attribute_name)
+        };
+        if asked && !seen() {
+            match (
+                std::str::from_utf8(&self.attribute_name),
+                std::str::from_utf8(&self.attribute_value),
+            ) {
+                (Ok(name), Ok(value)) => self.attributes.push((name.to_owned(), value.to_owned())),
+                _ => self.conclude(Err(Unsure("an attribute that is not UTF-8"))),
+            }
+        }
+        self.attribute_name.clear();
+        self.attribute_value.clear();
     }
 
     /// A whole tag: to the walk; the tokenizer's next state.
@@ -301,7 +342,7 @@ impl<'a> Pass<'a> {
             name,
             self.self_closing,
             &self.attributes,
-            self.selectors,
+            (self.selectors, &mut self.caches),
             self.rule,
             self.base,
         )?;
@@ -401,20 +442,20 @@ impl Emitter for Pass<'_> {
             !end && (name == b"a"
                 || std::str::from_utf8(name).is_ok_and(|name| reads.may_match(name)))
         });
-        if wanted {
-            self.attribute = Some((Vec::new(), Vec::new()));
+        if !wanted {
+            self.attribute_name.clear();
         }
     }
 
     fn push_attribute_name(&mut self, name: &[u8]) {
-        if let Some((attribute, _)) = self.attribute.as_mut() {
-            attribute.extend_from_slice(name);
+        if self.wanted == Some(true) {
+            self.attribute_name.extend_from_slice(name);
         }
     }
 
     fn push_attribute_value(&mut self, value: &[u8]) {
-        if let Some((_, attribute)) = self.attribute.as_mut() {
-            attribute.extend_from_slice(value);
+        if self.wanted == Some(true) {
+            self.attribute_value.extend_from_slice(value);
         }
     }
 
@@ -632,7 +673,7 @@ impl Walk {
         name: &str,
         self_closing: bool,
         attributes: &[(String, String)],
-        selectors: &StreamSelectors,
+        (selectors, caches): (&StreamSelectors, &mut matching::SelectorCaches),
         rule: &LinkRule,
         base: &Url,
     ) -> Sure<Option<State>> {
@@ -669,7 +710,7 @@ impl Walk {
             if known == "title" {
                 self.title_starts()?;
             }
-            if selectors.reads.may_match(name) && selectors.matches(name, attributes) {
+            if selectors.reads.may_match(name) && selectors.matches(name, attributes, caches) {
                 self.open_match()?;
             }
         }
@@ -702,9 +743,26 @@ impl Walk {
         let first = !self.seen_element;
         self.seen_element = true;
         let in_head = !self.marks.head.0.is_empty();
-        self.check_table(name)?;
+        // Most elements are none of the names below: their bits say so
+        // without comparing names.
+        if kind & TABLE_PART != 0 || !self.marks.table.0.is_empty() {
+            self.check_table(name)?;
+        }
         self.check_select(name)?;
         match name {
+            _ if kind & DOCUMENT == 0 => {
+                if kind & UNFOLLOWED != 0 {
+                    return unsure(
+                        "an element whose tree construction is not followed (template, frames, ruby)",
+                    );
+                }
+                if kind & IN_HEAD == 0 {
+                    if in_head {
+                        return unsure("an element that ends <head> implicitly");
+                    }
+                    self.seen_body_content = true;
+                }
+            }
             "html" if first => return Ok(()),
             "head" if !self.seen_head && !self.seen_body_content => {
                 self.seen_head = true;
@@ -714,17 +772,9 @@ impl Walk {
                 self.seen_body = true;
                 return Ok(());
             }
-            "html" | "head" | "body" => {
+            _ => {
                 return unsure("a second <html>, <head> or <body>, or one out of place");
             }
-            _ if kind & UNFOLLOWED != 0 => {
-                return unsure(
-                    "an element whose tree construction is not followed (template, frames, ruby)",
-                );
-            }
-            _ if kind & IN_HEAD != 0 => {}
-            _ if in_head => return unsure("an element that ends <head> implicitly"),
-            _ => self.seen_body_content = true,
         }
         if kind & CLOSING_P != 0 && self.p_in_button_scope() {
             return unsure("a start tag that closes an open <p>");
@@ -736,6 +786,9 @@ impl Walk {
                 .is_some_and(|open| open.kind & HEADING != 0)
         {
             return unsure("a heading inside a heading");
+        }
+        if kind & NESTS_SPECIALLY == 0 {
+            return Ok(());
         }
         match name {
             "li" if self.closes_item(&["li"]) => unsure("an <li> that closes an open one"),
@@ -1082,6 +1135,13 @@ const RCDATA: u32 = 1 << 20;
 const RAWTEXT: u32 = 1 << 21;
 const SCRIPT_DATA: u32 = 1 << 22;
 const PLAINTEXT: u32 = 1 << 23;
+/// Table parts `check_table` places (outside a table, only these ask it).
+const TABLE_PART: u32 = 1 << 24;
+/// `<html>`, `<head>`, `<body>`.
+const DOCUMENT: u32 = 1 << 25;
+/// Elements an open one of their own kind changes: `li`, `dd`, `dt`, `a`,
+/// `nobr`, `button`, `form`.
+const NESTS_SPECIALLY: u32 = 1 << 26;
 /// Every mark's bit.
 const MARKS: u32 = MARK_HEAD
     | MARK_SELECT
@@ -1154,6 +1214,17 @@ fn kind_of(name: &str) -> (&'static str, u32) {
                 ),
                 (&["script"], SCRIPT_DATA),
                 (&["plaintext"], PLAINTEXT),
+                (
+                    &[
+                        "colgroup", "col", "td", "th", "tr", "thead", "tbody", "tfoot",
+                    ],
+                    TABLE_PART,
+                ),
+                (&["html", "head", "body"], DOCUMENT),
+                (
+                    &["li", "dd", "dt", "a", "nobr", "button", "form"],
+                    NESTS_SPECIALLY,
+                ),
                 (&stops_items, MARK_LI_SCOPE | MARK_DD_SCOPE),
             ] {
                 add(list, kind);
@@ -1407,6 +1478,7 @@ mod tests {
     #[test]
     fn only_plain_compound_selectors_stream() {
         let reads = compound_reads("a.post-tag, span#x[data-k=\"v w\"]").unwrap();
+        assert_eq!(reads.attributes, ["class", "data-k", "id"]);
         assert_eq!(reads.names.unwrap(), ["a", "span"]);
         let reads = compound_reads("A, .x").unwrap();
         assert_eq!(reads.names, None);
