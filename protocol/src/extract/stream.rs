@@ -908,7 +908,7 @@ impl Walk {
         if kind & BREAKS_OUT != 0 || parent & INTEGRATION_POINT != 0 {
             return unsure("HTML inside SVG or MathML");
         }
-        // The tree's selectors match SVG and MathML elements by name, lol_html's do not.
+        // The tree's selectors match SVG and MathML elements by name too: not followed here.
         if reads.may_match(name)
             || name == "a"
             || (name == "title" && matches!(self.title, Title::Unseen))
