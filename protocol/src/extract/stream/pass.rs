@@ -128,7 +128,9 @@ impl<'a> Pass<'a> {
 
     /// A whole tag: to the walk; the tokenizer's next state.
     fn tag(&mut self) -> Sure<Option<State>> {
-        self.finish_attribute();
+        if self.wanted == Some(true) {
+            self.finish_attribute();
+        }
         let name =
             std::str::from_utf8(&self.name).map_err(|_| Unsure("a tag name that is not UTF-8"))?;
         if self.end {
@@ -143,7 +145,10 @@ impl<'a> Pass<'a> {
             self.rule,
             self.base,
         )?;
-        self.last_start.clone_from(&self.name);
+        // Only raw text (after such a start tag) asks for the last one.
+        if state.is_some() {
+            self.last_start.clone_from(&self.name);
+        }
         Ok(state)
     }
 }
@@ -233,15 +238,14 @@ impl Emitter for Pass<'_> {
     }
 
     fn init_attribute(&mut self) {
-        self.finish_attribute();
+        if self.wanted == Some(true) {
+            self.finish_attribute();
+        }
         let (end, name, reads) = (self.end, &self.name, &self.selectors.reads);
-        let wanted = *self.wanted.get_or_insert_with(|| {
+        self.wanted.get_or_insert_with(|| {
             !end && (name == b"a"
                 || std::str::from_utf8(name).is_ok_and(|name| reads.may_match(name)))
         });
-        if !wanted {
-            self.attribute_name.clear();
-        }
     }
 
     fn push_attribute_name(&mut self, name: &[u8]) {
