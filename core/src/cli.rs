@@ -64,6 +64,17 @@ pub struct LogArgs {
     pub log_format: LogFormat,
 }
 
+/// A duration as every crawlq flag takes one: plain seconds (`90`) or
+/// humantime (`250ms`, `30s`, `10m`, `7d`).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(seconds));
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{e}: give a duration such as 90 (seconds), 30s, 10m or 7d"))
+}
+
 /// Logs to stderr in `format`; `RUST_LOG` overrides `default_filter` (e.g.
 /// `info`). Colours only when stderr is a terminal.
 pub fn init_tracing(default_filter: &str, format: LogFormat) {

@@ -48,14 +48,13 @@ pub struct ObserveArgs {
     #[arg(long, env = "METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
     /// How often a busy service logs its progress at info level (nothing
-    /// is logged while it is idle): 10s, 1m, ...
+    /// is logged while it is idle): 10 (seconds), 10s, 1m, ...
     #[arg(long, env = "ACTIVITY_EVERY", default_value = "10s", value_parser = parse_every)]
     pub activity_every: Duration,
 }
 
 fn parse_every(text: &str) -> Result<Duration, String> {
-    let every = humantime::parse_duration(text)
-        .map_err(|e| format!("{e}: give a duration such as 10s or 1m"))?;
+    let every = crate::cli::parse_duration(text)?;
     if every < Duration::from_millis(100) {
         return Err("must be at least 100ms".into());
     }
@@ -399,6 +398,18 @@ pub async fn log_activity(role: &'static str, every: Duration, shutdown: Cancell
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn activity_every_takes_seconds_like_every_duration_flag() {
+        assert_eq!(parse_every("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_every(" 250ms "), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_every("50ms"), Err("must be at least 100ms".into()));
+        let bad = parse_every("soon").unwrap_err();
+        assert!(
+            bad.contains("give a duration such as 90 (seconds)"),
+            "{bad}"
+        );
+    }
 
     #[test]
     fn busy_means_something_counted_or_in_flight() {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use crawlq_core::cli::{ConnectArgs, LogArgs};
+use crawlq_core::cli::{ConnectArgs, LogArgs, parse_duration};
 use crawlq_core::export::Format;
 use crawlq_core::links::DEFAULT_LINK_PATTERN;
 use crawlq_core::message::{DEFAULT_HOST_CONCURRENCY, DEFAULT_TAG_SELECTOR, Politeness};
@@ -331,16 +331,6 @@ fn parse_wait_timeout(text: &str) -> Result<Duration, String> {
         return Err("give a positive duration such as 90, 30s or 10m".into());
     }
     Ok(limit)
-}
-
-/// A duration: plain seconds (`90`) or humantime (`250ms`, `30s`, `10m`, `7d`).
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
-    }
-    humantime::parse_duration(text)
-        .map_err(|e| format!("{e}: give a duration such as 90 (seconds), 30s, 10m or 7d"))
 }
 
 /// `export --format`: the export formats, as flags name them.

@@ -33,11 +33,13 @@
 //! one in RCDATA, raw text and attributes).
 //!
 //! The parts: [`input`] feeds html5gum the page, [`pass`] is html5gum's
-//! emitter, [`walk`] keeps the stack and the rules, [`names`] what the rules
+//! emitter, [`walk`] keeps the stack and the rules ([`marks`] where the
+//! elements they ask about are on it), [`names`] what the rules
 //! know of each element name, [`tag`] a start tag as the selector engine
 //! sees it.
 
 mod input;
+mod marks;
 mod names;
 mod pass;
 mod tag;

@@ -7,6 +7,7 @@ use html5gum::State;
 use selectors::matching;
 use url::Url;
 
+use super::marks::Marks;
 use super::names::*;
 use super::tag::Tag;
 use super::{MAX_DEPTH, MAX_END_TAG_SEARCH, MAX_RAW_TEXT, Reads, StreamSelectors, Sure, unsure};
@@ -16,9 +17,9 @@ use crate::links::LinkRule;
 
 /// An element the simple stack holds open.
 #[derive(Debug)]
-struct Open {
+pub(super) struct Open {
     /// Its name: the rules' own copy when they know it ([`kind_of`]).
-    name: Cow<'static, str>,
+    pub(super) name: Cow<'static, str>,
     /// What the rules know of the name ([`kind_of`]).
     kind: u32,
     /// It matched the tag selector.
@@ -402,82 +403,5 @@ impl Walk {
             links: self.links.kept.into_iter().collect(),
             links_dropped: self.links.dropped,
         })
-    }
-}
-
-/// Indices into the stack of open elements, innermost last.
-#[derive(Debug, Default)]
-struct Mark(Vec<usize>);
-
-impl Mark {
-    fn last<'a>(&self, open: &'a [Open]) -> Option<&'a str> {
-        self.0
-            .last()
-            .and_then(|&i| open.get(i))
-            .map(|open| &*open.name)
-    }
-}
-
-/// The open elements the rules ask about, each kept as it opens and closes,
-/// so no rule walks the stack (200,000 nested `<div>`s cost no more than
-/// 200,000 siblings). Which marks keep an element is in its kind ([`kind_of`]).
-#[derive(Debug, Default)]
-struct Marks {
-    head: Mark,
-    select: Mark,
-    nobr: Mark,
-    button: Mark,
-    form: Mark,
-    /// Open `<a>`s the tree has open too (not ghosts).
-    a: Mark,
-    /// Table parts: the innermost is the table context.
-    table: Mark,
-    /// `<p>`s and what ends button scope.
-    p_scope: Mark,
-    /// `<li>`s and the special elements that end the search for one.
-    li_scope: Mark,
-    /// `<dd>`/`<dt>`s and the special elements that end the search for one.
-    dd_scope: Mark,
-}
-
-impl Marks {
-    /// Each mark with the kind bit of the elements it keeps.
-    fn each(&mut self) -> [(&mut Mark, u32); 10] {
-        [
-            (&mut self.head, MARK_HEAD),
-            (&mut self.select, MARK_SELECT),
-            (&mut self.nobr, MARK_NOBR),
-            (&mut self.button, MARK_BUTTON),
-            (&mut self.form, MARK_FORM),
-            (&mut self.a, MARK_A),
-            (&mut self.table, MARK_TABLE),
-            (&mut self.p_scope, MARK_P_SCOPE),
-            (&mut self.li_scope, MARK_LI_SCOPE),
-            (&mut self.dd_scope, MARK_DD_SCOPE),
-        ]
-    }
-
-    /// An element of `kind` opens at index `i`.
-    fn push(&mut self, i: usize, kind: u32) {
-        if kind & MARKS == 0 {
-            return;
-        }
-        for (mark, bit) in self.each() {
-            if kind & bit != 0 {
-                mark.0.push(i);
-            }
-        }
-    }
-
-    /// The element at index `i`, of `kind`, closes.
-    fn pop(&mut self, i: usize, kind: u32) {
-        if kind & MARKS == 0 {
-            return;
-        }
-        for (mark, bit) in self.each() {
-            if kind & bit != 0 && mark.0.last() == Some(&i) {
-                mark.0.pop();
-            }
-        }
     }
 }
