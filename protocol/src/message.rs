@@ -243,7 +243,16 @@ fn decode_batch_or_one<B: Versioned, T: Versioned>(
     items: impl FnOnce(B) -> Vec<T>,
 ) -> Result<Vec<T>, MessageError> {
     match decode::<B>(bytes) {
-        Ok(batch) => Ok(items(batch)),
+        // Each item is held to the version, as it would be alone.
+        Ok(batch) => {
+            let items = items(batch);
+            match items.iter().find(|item| item.version() != MESSAGE_VERSION) {
+                Some(item) => Err(MessageError::Version {
+                    found: item.version(),
+                }),
+                None => Ok(items),
+            }
+        }
         Err(MessageError::Malformed(batch_error)) => match decode::<T>(bytes) {
             Ok(one) => Ok(vec![one]),
             Err(_) if bytes.windows(batch_key.len()).any(|w| w == batch_key) => {
@@ -462,7 +471,7 @@ mod tests {
             tasks: vec![a.clone(), b.clone()],
         };
         assert_eq!(decode_tasks(&encode(&batch)).unwrap(), [a.clone(), b]);
-        assert_eq!(decode_tasks(&encode(&a)).unwrap(), [a]);
+        assert_eq!(decode_tasks(&encode(&a)).unwrap(), std::slice::from_ref(&a));
         assert!(matches!(
             decode_tasks(br#"{"v":1,"crawl_id":"x","tasks":[{}]}"#),
             Err(MessageError::Malformed(e)) if e.to_string().contains("UUID")
@@ -470,6 +479,21 @@ mod tests {
         assert!(matches!(
             decode_tasks(br#"{"v":3,"tasks":[]}"#),
             Err(MessageError::Version { found: 3 })
+        ));
+        // A task in a batch is held to the version as it would be alone.
+        let newer = Task { v: 2, ..a.clone() };
+        let mixed = TaskBatch {
+            v: MESSAGE_VERSION,
+            crawl_id,
+            tasks: vec![a, newer.clone()],
+        };
+        assert!(matches!(
+            decode::<Task>(&encode(&newer)),
+            Err(MessageError::Version { found: 2 })
+        ));
+        assert!(matches!(
+            decode_tasks(&encode(&mixed)),
+            Err(MessageError::Version { found: 2 })
         ));
     }
 
