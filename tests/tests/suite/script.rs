@@ -8,6 +8,21 @@ use std::time::Duration;
 use crawlq_core::report::Report;
 use crawlq_tests::{Output, Site, TestEnv};
 
+/// Every producer subcommand, as `--help` and the README's table list them.
+const PRODUCER_COMMANDS: [&str; 11] = [
+    "crawl",
+    "submit",
+    "status",
+    "list",
+    "report",
+    "export",
+    "result",
+    "dlq",
+    "resume",
+    "delete",
+    "dashboard",
+];
+
 const LIMIT: Duration = Duration::from_secs(120);
 const SEED: &str = "/questions/tagged/python";
 
@@ -242,19 +257,7 @@ async fn connection_flags_are_global_and_listed_in_every_help() {
         "{}",
         out.stderr
     );
-    for command in [
-        "crawl",
-        "submit",
-        "status",
-        "list",
-        "report",
-        "export",
-        "result",
-        "dlq",
-        "resume",
-        "delete",
-        "dashboard",
-    ] {
+    for command in PRODUCER_COMMANDS {
         let out = env.producer(&[command, "--help"], LIMIT).await;
         assert_code(command, &out, 0);
         for flag in [
@@ -616,19 +619,7 @@ async fn the_readme_command_table_lists_every_flag_clap_knows() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
     let table = &readme[readme.find("| command | its flags |").unwrap()..];
-    for command in [
-        "crawl",
-        "submit",
-        "status",
-        "list",
-        "report",
-        "export",
-        "result",
-        "dlq",
-        "resume",
-        "delete",
-        "dashboard",
-    ] {
+    for command in PRODUCER_COMMANDS {
         let row = table
             .lines()
             .find(|line| line.starts_with(&format!("| `producer {command}")))

@@ -22,7 +22,7 @@ impl Mark {
 
 /// The open elements the rules ask about, each kept as it opens and closes,
 /// so no rule walks the stack (200,000 nested `<div>`s cost no more than
-/// 200,000 siblings). Which marks keep an element is in its kind ([`kind_of`]).
+/// 200,000 siblings). Which marks keep an element is in its kind ([`super::names::kind_of`]).
 #[derive(Debug, Default)]
 pub(super) struct Marks {
     pub(super) head: Mark,

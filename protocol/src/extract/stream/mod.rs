@@ -10,7 +10,7 @@
 //! list of plain compounds (type, class, id, attributes: no combinator or
 //! pseudo-class, whose match would depend on tree shape), and the simple
 //! stack is the tree's all along, while the standard closes and reopens
-//! elements by many rules. [`Walk`] keeps the stack and stops at the first
+//! elements by many rules. [`walk::Walk`] keeps the stack and stops at the first
 //! place the rules could part the two:
 //!
 //! - an end tag that is not the innermost open element's, but names an

@@ -24,7 +24,7 @@ pub(super) fn text_state(kind: u32) -> Option<State> {
 }
 
 /// What the rules know of an element name: `INSIDE | SPECIAL_KIND | ...`,
-/// and the [`Marks`] that keep it (`MARK_*`).
+/// and the [`super::marks::Marks`] that keep it (`MARK_*`).
 pub(super) const INSIDE: u32 = 1;
 pub(super) const UNFOLLOWED: u32 = 1 << 1;
 pub(super) const IN_HEAD: u32 = 1 << 2;
@@ -154,7 +154,7 @@ pub(super) fn kind_of(name: &str) -> (&'static str, u32) {
 }
 
 /// Every name the rules compare an element's name with: an element keeps
-/// its name ([`Open::name`]) only when [`kind_of`]'s table holds it.
+/// its name ([`super::walk::Open::name`]) only when [`kind_of`]'s table holds it.
 pub(super) const NAMED: &[&str] = &[
     "a", "body", "button", "col", "colgroup", "dd", "dt", "form", "head", "html", "li", "listing",
     "math", "nobr", "optgroup", "option", "p", "pre", "script", "style", "svg", "table", "tbody",
